@@ -2,5 +2,17 @@
 //! signed request. `main.rs` only wires these modules together; everything testable lives here.
 #![forbid(unsafe_code)]
 
+pub mod audit;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod event;
+pub mod handler;
+pub mod local;
+pub mod payload;
 pub mod sandbox;
+pub mod secrets;
+pub mod signature;
+pub mod state;
+pub mod telemetry;
 pub mod tencent;

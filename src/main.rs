@@ -1,1 +1,28 @@
-fn main() {}
+//! Lambda entry point: logging, configuration and clients once, then the run loop.
+// The AWS SDK and axum futures nest deeply enough to exceed the default layout query depth.
+#![recursion_limit = "256"]
+
+use std::sync::Arc;
+
+use crs_restore::{config::Config, handler, local, state::AppState, telemetry};
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    telemetry::init();
+    let config = Config::from_env().inspect_err(|e| tracing::error!(error = %e, "invalid configuration"))?;
+    let state = Arc::new(AppState::from_env(config).await?);
+
+    // Local development: the same handler behind a loopback HTTP server (see `make run`).
+    if let Ok(addr) = std::env::var("CRS_RESTORE_LOCAL_ADDR") {
+        let addr = addr.parse().map_err(|e| format!("CRS_RESTORE_LOCAL_ADDR: {e}"))?;
+        return Ok(local::serve(addr, state).await?);
+    }
+
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        let state = Arc::clone(&state);
+        async move { Ok::<Value, Error>(handler::handle_event(&state, event.payload).await) }
+    }))
+    .await
+}

@@ -1,0 +1,59 @@
+//! The audit line: exactly one structured log record per request, whatever its outcome.
+//!
+//! Fields are filled in as the request is understood (a rejected signature has no instance
+//! yet) and emitted once at the end. No secrets, no raw bodies: only validated values.
+
+use std::time::Duration;
+
+use crate::payload::{BackupId, RedisId, Region};
+
+#[derive(Debug, Default, Clone)]
+pub struct Audit {
+    pub source: &'static str,
+    pub request_id: Option<String>,
+    pub source_ip: Option<String>,
+    pub delivery_id: Option<String>,
+    pub key_id: Option<String>,
+    pub redis_id: Option<RedisId>,
+    pub backup_id: Option<BackupId>,
+    pub region: Option<Region>,
+    pub reason: Option<String>,
+    pub task_id: Option<i64>,
+    /// Set when a secret was re-read after Tencent rejected it (password or API keys).
+    pub refetched: Option<&'static str>,
+}
+
+impl Audit {
+    pub fn new(source: &'static str) -> Self {
+        Self { source, ..Self::default() }
+    }
+
+    /// Emits the record. `outcome` is `started`, `rejected` (caller's fault) or `failed`.
+    pub fn emit(&self, status: u16, error_code: Option<&str>, latency: Duration) {
+        let outcome = match status {
+            200..=299 => "started",
+            400..=499 => "rejected",
+            _ => "failed",
+        };
+        tracing::info!(
+            target: "crs_restore::audit",
+            audit = true,
+            source = self.source,
+            outcome,
+            status,
+            error_code,
+            delivery_id = self.delivery_id.as_deref(),
+            key_id = self.key_id.as_deref(),
+            redis_id = self.redis_id.as_ref().map(RedisId::as_str),
+            backup_id = self.backup_id.as_ref().map(BackupId::as_str),
+            region = self.region.as_ref().map(Region::as_str),
+            reason = self.reason.as_deref(),
+            task_id = self.task_id,
+            refetched = self.refetched,
+            request_id = self.request_id.as_deref(),
+            source_ip = self.source_ip.as_deref(),
+            latency_ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX),
+            "restore request {outcome}"
+        );
+    }
+}

@@ -1,0 +1,120 @@
+//! Configuration from environment variables, read once at start-up and validated completely.
+
+use std::time::Duration;
+
+use crate::payload::Region;
+use crate::secrets::SecretIds;
+use crate::tencent::sign::SignatureMethod;
+use crate::tencent::{ApiVersion, Endpoint, TencentConfig};
+
+pub const DEFAULT_PASSWORD_PREFIX: &str = "crs-restore/instances/";
+
+/// Everything the function reads from its environment.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub secret_ids: SecretIds,
+    /// Region used when a request names none (`TENCENT_REGION`).
+    pub default_region: Option<Region>,
+    pub tencent: TencentConfig,
+    pub secrets_ttl: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("environment variable {0} is required")]
+    Missing(&'static str),
+    #[error("environment variable {name} is invalid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `get`, so tests need not touch the process environment.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| get(name).filter(|v| !v.trim().is_empty());
+        let required = |name: &'static str| get(name).ok_or(ConfigError::Missing(name));
+        let invalid = |name: &'static str, reason: String| ConfigError::Invalid { name, reason };
+        let seconds = |name: &'static str, default: u64, range: std::ops::RangeInclusive<u64>| match get(name) {
+            None => Ok(Duration::from_secs(default)),
+            Some(v) => v
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|n| range.contains(n))
+                .map(Duration::from_secs)
+                .ok_or_else(|| invalid(name, format!("must be a whole number of seconds in {range:?}"))),
+        };
+
+        let version = match get("TENCENT_API_VERSION") {
+            None => ApiVersion::V2,
+            Some(v) => ApiVersion::parse(v.trim()).ok_or_else(|| invalid("TENCENT_API_VERSION", "must be 2 or 3".into()))?,
+        };
+        let endpoint_raw = get("TENCENT_ENDPOINT").unwrap_or_else(|| version.default_endpoint().to_owned());
+        let endpoint = Endpoint::parse(endpoint_raw.trim()).map_err(|e| invalid("TENCENT_ENDPOINT", e))?;
+        let signature_method = match get("TENCENT_SIGNATURE_METHOD") {
+            None => SignatureMethod::HmacSha1,
+            Some(v) => SignatureMethod::parse(v.trim())
+                .ok_or_else(|| invalid("TENCENT_SIGNATURE_METHOD", "must be HmacSHA1 or HmacSHA256".into()))?,
+        };
+        let default_region = get("TENCENT_REGION")
+            .map(|r| Region::parse(r.trim()).map_err(|e| invalid("TENCENT_REGION", e)))
+            .transpose()?;
+
+        Ok(Self {
+            secret_ids: SecretIds {
+                signing_keys: required("SIGNING_KEYS_SECRET_ID")?,
+                tencent_credentials: required("TENCENT_CREDENTIALS_SECRET_ID")?,
+                instance_password_prefix: get("INSTANCE_PASSWORD_SECRET_PREFIX")
+                    .unwrap_or_else(|| DEFAULT_PASSWORD_PREFIX.to_owned()),
+            },
+            default_region,
+            tencent: TencentConfig {
+                version,
+                endpoint,
+                signature_method,
+                timeout: seconds("TENCENT_TIMEOUT_SECONDS", 10, 1..=60)?,
+            },
+            secrets_ttl: seconds("SECRETS_TTL_SECONDS", 300, 0..=86_400)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let base = [("SIGNING_KEYS_SECRET_ID", "keys"), ("TENCENT_CREDENTIALS_SECRET_ID", "tc")];
+        Config::from_lookup(|name| {
+            pairs.iter().chain(base.iter()).find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned())
+        })
+    }
+
+    #[test]
+    fn defaults_match_the_documented_contract() {
+        let c = config(&[]).expect("valid");
+        assert_eq!(c.tencent.version, ApiVersion::V2);
+        assert_eq!(c.tencent.signature_method, SignatureMethod::HmacSha1);
+        assert_eq!(c.secret_ids.instance_password_prefix, "crs-restore/instances/");
+        assert_eq!(c.secrets_ttl, Duration::from_secs(300));
+        assert_eq!(c.default_region, None);
+    }
+
+    #[test]
+    fn every_invalid_setting_is_named() {
+        let name_of = |pairs: &[(&str, &str)]| match config(pairs) {
+            Err(ConfigError::Invalid { name, .. }) => name,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(name_of(&[("TENCENT_API_VERSION", "4")]), "TENCENT_API_VERSION");
+        assert_eq!(name_of(&[("TENCENT_SIGNATURE_METHOD", "sha1")]), "TENCENT_SIGNATURE_METHOD");
+        assert_eq!(name_of(&[("TENCENT_ENDPOINT", "http://example.com/")]), "TENCENT_ENDPOINT");
+        assert_eq!(name_of(&[("TENCENT_REGION", "Guangzhou")]), "TENCENT_REGION");
+        assert_eq!(name_of(&[("SECRETS_TTL_SECONDS", "-1")]), "SECRETS_TTL_SECONDS");
+        let missing = Config::from_lookup(|_| None).expect_err("missing");
+        assert_eq!(missing, ConfigError::Missing("SIGNING_KEYS_SECRET_ID"));
+    }
+}

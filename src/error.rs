@@ -1,0 +1,197 @@
+//! The one place where failures become HTTP answers: status, public code, message.
+//!
+//! Every expected failure is a [`RestoreError`]; its JSON body is
+//! `{"error": {"code", "message", "tencentCode"?}, "deliveryId"?}`. Messages never carry
+//! secret values (the types that could hold them are redacted) or raw request bodies.
+
+use serde_json::{Value, json};
+
+use crate::event::HttpResponse;
+use crate::payload::PayloadError;
+use crate::secrets::SecretsError;
+use crate::signature::SignatureError;
+use crate::tencent::{Failure, TencentError};
+
+/// Bodies larger than this are refused before anything else is done with them.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    #[error("method {0} is not allowed; use POST")]
+    MethodNotAllowed(String),
+    #[error("content-type must be application/json")]
+    UnsupportedMediaType,
+    #[error("body is larger than 64 KiB")]
+    PayloadTooLarge,
+    #[error("body is marked base64-encoded but does not decode")]
+    InvalidBase64,
+    #[error(transparent)]
+    Signature(#[from] SignatureError),
+    #[error(transparent)]
+    Payload(#[from] PayloadError),
+    #[error("field \"region\" is required: the request names none and TENCENT_REGION is not set")]
+    RegionRequired,
+    #[error("key {key_id:?} is not allowed to restore {redis_id}")]
+    Forbidden { key_id: String, redis_id: String },
+    #[error(transparent)]
+    Secrets(#[from] SecretsError),
+    #[error(transparent)]
+    Tencent(#[from] TencentError),
+}
+
+impl RestoreError {
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::MethodNotAllowed(_) => 405,
+            Self::UnsupportedMediaType => 415,
+            Self::PayloadTooLarge => 413,
+            Self::InvalidBase64 | Self::Payload(_) | Self::RegionRequired => 400,
+            Self::Signature(_) => 401,
+            Self::Forbidden { .. } => 403,
+            Self::Secrets(SecretsError::Malformed { .. }) => 500,
+            Self::Secrets(_) => 503,
+            Self::Tencent(t) => match t {
+                TencentError::Api { failure, .. } => match failure {
+                    Failure::InstanceNotExists | Failure::BackupNotExists => 404,
+                    Failure::InstanceLocked
+                    | Failure::BackupLocked
+                    | Failure::InstanceStatusAbnormal
+                    | Failure::BackupStatusAbnormal => 409,
+                    Failure::InvalidParameter => 422,
+                    Failure::PasswordError | Failure::AuthFailure | Failure::Other => 502,
+                },
+                TencentError::Timeout { .. } => 504,
+                TencentError::Config(_) => 500,
+                TencentError::Unreachable { .. }
+                | TencentError::Interrupted { .. }
+                | TencentError::HttpStatus { .. }
+                | TencentError::Malformed { .. } => 502,
+            },
+        }
+    }
+
+    /// The stable, documented error code.
+    pub fn code(&self) -> String {
+        let fixed = match self {
+            Self::MethodNotAllowed(_) => "MethodNotAllowed",
+            Self::UnsupportedMediaType => "UnsupportedMediaType",
+            Self::PayloadTooLarge => "PayloadTooLarge",
+            Self::InvalidBase64 => "InvalidBase64Body",
+            Self::Signature(e) => e.code(),
+            Self::Payload(e) => e.code(),
+            Self::RegionRequired => "MissingField",
+            Self::Forbidden { .. } => "InstanceNotAllowed",
+            Self::Secrets(SecretsError::NotFound { .. }) => "SecretNotFound",
+            Self::Secrets(SecretsError::Unavailable { .. }) => "SecretsUnavailable",
+            Self::Secrets(SecretsError::Malformed { .. }) => "SecretMalformed",
+            Self::Tencent(t) => match t {
+                TencentError::Api { name, .. } => return name.clone(),
+                TencentError::Unreachable { .. } => "TencentUnreachable",
+                TencentError::Timeout { .. } => "TencentTimeout",
+                TencentError::Interrupted { .. } => "TencentConnectionLost",
+                TencentError::HttpStatus { .. } => "TencentHttpError",
+                TencentError::Malformed { .. } => "TencentMalformedResponse",
+                TencentError::Config(_) => "ConfigurationError",
+            },
+        };
+        fixed.to_owned()
+    }
+
+    pub fn message(&self) -> String {
+        match self {
+            Self::Tencent(TencentError::Api { failure: Failure::PasswordError, message, .. }) => format!(
+                "Tencent rejected the instance password stored in Secrets Manager, also after re-reading it: the function's configuration is wrong ({message})"
+            ),
+            Self::Tencent(TencentError::Api { failure: Failure::AuthFailure, name, message, .. }) => format!(
+                "Tencent rejected the function's API credentials or permissions, also after re-reading them: the function's configuration is wrong ({name}: {message})"
+            ),
+            Self::Tencent(e) if e.outcome_unknown() => {
+                format!("{e}: the restore may have started; check the instance's task list before retrying")
+            }
+            other => other.to_string(),
+        }
+    }
+
+    fn tencent_code(&self) -> Option<Value> {
+        match self {
+            Self::Tencent(TencentError::Api { code, .. }) => Some(code.to_json()),
+            _ => None,
+        }
+    }
+
+    pub fn to_response(&self, delivery_id: Option<&str>) -> HttpResponse {
+        let mut error = json!({"code": self.code(), "message": self.message()});
+        if let Some(code) = self.tencent_code() {
+            error["tencentCode"] = code;
+        }
+        let mut body = json!({ "error": error });
+        if let Some(id) = delivery_id {
+            body["deliveryId"] = id.into();
+        }
+        let mut response = HttpResponse::json(self.status(), body);
+        if matches!(self, Self::MethodNotAllowed(_)) {
+            response.headers.push(("allow", "POST".into()));
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tencent::TencentCode;
+
+    fn api(failure: Failure, code: i64, name: &str) -> RestoreError {
+        RestoreError::Tencent(TencentError::Api {
+            action: "RestoreInstance",
+            failure,
+            code: TencentCode::V2(code),
+            name: name.into(),
+            message: "m".into(),
+        })
+    }
+
+    #[test]
+    fn tencent_business_errors_map_to_the_documented_statuses() {
+        let cases = [
+            (Failure::InstanceNotExists, 10701, "InstanceNotExists", 404),
+            (Failure::BackupNotExists, 11213, "BackupNotExists", 404),
+            (Failure::InstanceLocked, 10707, "InstanceLockedError", 409),
+            (Failure::BackupLocked, 10710, "BackupLockedError", 409),
+            (Failure::InstanceStatusAbnormal, 10702, "InstanceStatusAbnormal", 409),
+            (Failure::BackupStatusAbnormal, 10711, "BackupStatusAbnormal", 409),
+            (Failure::InvalidParameter, 11201, "InvalidParameter", 422),
+            (Failure::PasswordError, 10712, "PasswordError", 502),
+            (Failure::AuthFailure, 4100, "TencentAuthFailure", 502),
+        ];
+        for (failure, code, name, status) in cases {
+            let e = api(failure, code, name);
+            let r = e.to_response(Some("msg_1"));
+            assert_eq!((r.status, e.code().as_str()), (status, name));
+            assert_eq!(r.body["error"]["tencentCode"], json!(code));
+            assert_eq!(r.body["deliveryId"], json!("msg_1"));
+        }
+    }
+
+    #[test]
+    fn transport_failures_say_whether_the_restore_may_have_started() {
+        let timeout = RestoreError::Tencent(TencentError::Timeout { action: "RestoreInstance", seconds: 10 });
+        assert_eq!(timeout.status(), 504);
+        assert!(timeout.message().contains("may have started"));
+        let refused =
+            RestoreError::Tencent(TencentError::Unreachable { action: "RestoreInstance", detail: "connection failed".into() });
+        assert_eq!(refused.status(), 502);
+        assert!(!refused.message().contains("may have started"));
+    }
+
+    #[test]
+    fn request_errors_have_their_statuses_and_405_says_what_is_allowed() {
+        let r = RestoreError::MethodNotAllowed("GET".into()).to_response(None);
+        assert_eq!(r.status, 405);
+        assert!(r.headers.iter().any(|(k, v)| *k == "allow" && v == "POST"));
+        assert_eq!(RestoreError::PayloadTooLarge.status(), 413);
+        assert_eq!(RestoreError::UnsupportedMediaType.status(), 415);
+        assert_eq!(RestoreError::Signature(SignatureError::NoMatch).status(), 401);
+        assert_eq!(RestoreError::Secrets(SecretsError::NotFound { id: "x".into() }).status(), 503);
+    }
+}

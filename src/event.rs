@@ -1,0 +1,205 @@
+//! Lambda event envelopes: which kind of invocation arrived, and the Function URL (HTTP API
+//! payload v2.0) request and response shapes.
+//!
+//! We parse the envelope ourselves instead of through `lambda_http`, whose conversion panics
+//! on a body that claims to be base64 but is not, and which cannot deliver non-HTTP events
+//! (scheduled drills, our own asynchronous continuations) to the same handler.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+/// What invoked the function.
+#[derive(Debug)]
+pub enum Incoming {
+    /// A Function URL request: untrusted until its signature checks out.
+    Http(FunctionUrlEvent),
+    /// Anything else: not accepted.
+    Unrecognized,
+}
+
+impl Incoming {
+    /// Classifies by shape. A Function URL event always carries `requestContext.http`; its body
+    /// is a string inside the envelope, so a URL caller can never make the envelope look like a
+    /// direct (IAM-authorized) invocation.
+    pub fn classify(event: Value) -> Self {
+        if event.pointer("/requestContext/http/method").is_some() {
+            match serde_json::from_value::<FunctionUrlEvent>(event) {
+                Ok(ev) => Self::Http(ev),
+                Err(_) => Self::Unrecognized,
+            }
+        } else {
+            Self::Unrecognized
+        }
+    }
+}
+
+/// The fields of a Function URL event we use.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FunctionUrlEvent {
+    #[serde(default)]
+    pub headers: Map<String, Value>,
+    #[serde(default)]
+    pub body: Option<String>,
+    #[serde(default)]
+    pub is_base64_encoded: bool,
+    pub request_context: RequestContext,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestContext {
+    pub http: HttpContext,
+    #[serde(default)]
+    pub request_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HttpContext {
+    pub method: String,
+    #[serde(default)]
+    pub source_ip: Option<String>,
+}
+
+/// Why an HTTP envelope could not become a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyError {
+    TooLarge,
+    InvalidBase64,
+}
+
+/// An HTTP request with its body decoded to the exact bytes the sender signed.
+#[derive(Debug, Clone)]
+pub struct HttpRequest {
+    pub method: String,
+    /// Lower-case names, as Function URLs deliver them.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub request_id: Option<String>,
+    pub source_ip: Option<String>,
+}
+
+impl HttpRequest {
+    /// Decodes the body, refusing oversized ones before decoding anything.
+    pub fn from_event(ev: FunctionUrlEvent, max_body: usize) -> Result<Self, (Self, BodyError)> {
+        let headers = ev
+            .headers
+            .into_iter()
+            .filter_map(|(k, v)| v.as_str().map(|v| (k.to_ascii_lowercase(), v.to_owned())))
+            .collect();
+        let mut req = Self {
+            method: ev.request_context.http.method,
+            headers,
+            body: Vec::new(),
+            request_id: ev.request_context.request_id,
+            source_ip: ev.request_context.http.source_ip,
+        };
+        let raw = ev.body.unwrap_or_default();
+        // Base64 grows the body by 4/3: compare the encoded length against the decoded limit.
+        let encoded_limit = if ev.is_base64_encoded { max_body.div_ceil(3) * 4 } else { max_body };
+        if raw.len() > encoded_limit {
+            return Err((req, BodyError::TooLarge));
+        }
+        if ev.is_base64_encoded {
+            match STANDARD.decode(raw.as_bytes()) {
+                Ok(bytes) if bytes.len() <= max_body => req.body = bytes,
+                Ok(_) => return Err((req, BodyError::TooLarge)),
+                Err(_) => return Err((req, BodyError::InvalidBase64)),
+            }
+        } else {
+            req.body = raw.into_bytes();
+        }
+        Ok(req)
+    }
+
+    /// First value of a header (names are compared case-insensitively).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+/// A JSON answer in Function URL response form.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Value,
+}
+
+impl HttpResponse {
+    pub fn json(status: u16, body: Value) -> Self {
+        Self { status, headers: Vec::new(), body }
+    }
+
+    /// The Lambda response envelope a Function URL expects.
+    pub fn into_lambda(self) -> Value {
+        let mut headers = Map::new();
+        headers.insert("content-type".into(), "application/json".into());
+        headers.insert("cache-control".into(), "no-store".into());
+        for (k, v) in self.headers {
+            headers.insert(k.into(), v.into());
+        }
+        json!({
+            "statusCode": self.status,
+            "headers": headers,
+            "body": self.body.to_string(),
+            "isBase64Encoded": false,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(body: &str, b64: bool) -> FunctionUrlEvent {
+        serde_json::from_value(json!({
+            "headers": {"Content-Type": "application/json", "x-multi": ["ignored"]},
+            "body": body,
+            "isBase64Encoded": b64,
+            "requestContext": {"http": {"method": "POST", "sourceIp": "203.0.113.9"}, "requestId": "r-1"}
+        }))
+        .expect("valid event")
+    }
+
+    #[test]
+    fn a_base64_body_is_decoded_to_the_signed_bytes() {
+        let req = HttpRequest::from_event(event("eyJhIjoxfQ==", true), 1024).expect("decodes");
+        assert_eq!(req.body, br#"{"a":1}"#);
+        assert_eq!(req.header("content-type"), Some("application/json"));
+        assert_eq!(req.request_id.as_deref(), Some("r-1"));
+    }
+
+    #[test]
+    fn an_undecodable_base64_body_is_an_error_not_a_panic() {
+        let err = HttpRequest::from_event(event("not base64!", true), 1024).expect_err("invalid");
+        assert_eq!(err.1, BodyError::InvalidBase64);
+    }
+
+    #[test]
+    fn oversized_bodies_are_refused_before_decoding() {
+        assert_eq!(HttpRequest::from_event(event(&"a".repeat(11), false), 10).expect_err("big").1, BodyError::TooLarge);
+        assert!(HttpRequest::from_event(event(&"a".repeat(10), false), 10).is_ok());
+        let b64 = STANDARD.encode([b'x'; 11]);
+        assert_eq!(HttpRequest::from_event(event(&b64, true), 10).expect_err("big").1, BodyError::TooLarge);
+    }
+
+    #[test]
+    fn only_events_with_an_http_request_context_are_http() {
+        assert!(matches!(Incoming::classify(json!({"drill": {}})), Incoming::Unrecognized));
+        assert!(matches!(Incoming::classify(json!({"requestContext": {"http": {}}})), Incoming::Unrecognized));
+        let ev = json!({"requestContext": {"http": {"method": "GET"}}});
+        assert!(matches!(Incoming::classify(ev), Incoming::Http(_)));
+    }
+
+    #[test]
+    fn responses_use_the_function_url_envelope() {
+        let v = HttpResponse::json(202, json!({"status": "started"})).into_lambda();
+        assert_eq!(v["statusCode"], 202);
+        assert_eq!(v["headers"]["content-type"], "application/json");
+        assert_eq!(v["body"], r#"{"status":"started"}"#);
+    }
+}

@@ -1,0 +1,325 @@
+//! The restore request body and the domain types it parses into.
+//!
+//! Parsing happens only after the signature has been verified. Each type checks its value
+//! once, here, so code downstream never sees an invalid instance id, backup id or region.
+
+use std::fmt;
+
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde_json::Value;
+
+/// A CRS instance id: `crs-` followed by 8 lowercase letters or digits.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RedisId(String);
+
+impl RedisId {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let ok = raw.len() == 12
+            && raw.starts_with("crs-")
+            && raw[4..].bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+        if ok {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err("must be \"crs-\" followed by 8 lowercase letters or digits".into())
+        }
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for RedisId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A backup id as Tencent issues them: a UUID (API 2.0, e.g.
+/// `e824aecc-ef5e-11e6-a2c7-525400082493`) or digits in dash-separated groups (API 3.0, e.g.
+/// `678362566696298532848117` or `154572601-1165734322-153731238`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct BackupId(String);
+
+impl BackupId {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        if is_uuid(raw) || is_numeric_backup_id(raw) {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err("must be a backup UUID (or an API 3.0 numeric backup id)".into())
+        }
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for BackupId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn is_uuid(s: &str) -> bool {
+    let groups: Vec<&str> = s.split('-').collect();
+    groups.len() == 5
+        && groups.iter().zip([8, 4, 4, 4, 12]).all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+fn is_numeric_backup_id(s: &str) -> bool {
+    (6..=64).contains(&s.len()) && s.split('-').all(|g| !g.is_empty() && g.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Which backup to restore from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BackupRef {
+    Id(BackupId),
+}
+
+impl BackupRef {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        BackupId::parse(raw).map(Self::Id)
+    }
+}
+
+/// A Tencent region such as `ap-guangzhou` or `ap-shanghai-fsi`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Region(String);
+
+impl Region {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let ok = (2..=32).contains(&raw.len())
+            && raw.starts_with(|c: char| c.is_ascii_lowercase())
+            && !raw.ends_with('-')
+            && !raw.contains("--")
+            && raw.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if ok {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err("must be a Tencent region such as \"ap-guangzhou\"".into())
+        }
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Region {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Free text for the audit log: bounded and free of control characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reason(String);
+
+impl Reason {
+    pub const MAX_CHARS: usize = 500;
+
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        if raw.chars().count() > Self::MAX_CHARS {
+            return Err(format!("must be at most {} characters", Self::MAX_CHARS));
+        }
+        if raw.chars().any(char::is_control) {
+            return Err("must not contain control characters".into());
+        }
+        Ok(Self(raw.to_owned()))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A validated restore request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestoreRequest {
+    pub redis_id: RedisId,
+    pub backup: BackupRef,
+    /// `None` means the configured default region.
+    pub region: Option<Region>,
+    pub reason: Option<Reason>,
+}
+
+/// Why a body is not a valid restore request. All are 400s; messages name the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PayloadError {
+    #[error("body is not a JSON object: {0}")]
+    MalformedJson(String),
+    #[error("unknown field \"{0}\"")]
+    UnknownField(String),
+    #[error("field \"{0}\" appears more than once")]
+    DuplicateField(String),
+    #[error("field \"{0}\" is required")]
+    MissingField(&'static str),
+    #[error("field \"{field}\" {reason}")]
+    InvalidField { field: &'static str, reason: String },
+}
+
+impl PayloadError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::MalformedJson(_) => "MalformedJson",
+            Self::UnknownField(_) => "UnknownField",
+            Self::DuplicateField(_) => "DuplicateField",
+            Self::MissingField(_) => "MissingField",
+            Self::InvalidField { .. } => "InvalidField",
+        }
+    }
+}
+
+const FIELDS: &[&str] = &["redisId", "backupId", "region", "reason"];
+
+impl RestoreRequest {
+    /// Parses the raw (already verified) body.
+    pub fn parse(body: &[u8]) -> Result<Self, PayloadError> {
+        let object = Object::parse(body)?;
+        object.check_fields(FIELDS)?;
+        let redis_id = object.required_str("redisId")?;
+        let backup = object.required_str("backupId")?;
+        Ok(Self {
+            redis_id: RedisId::parse(redis_id).map_err(|r| invalid("redisId", r))?,
+            backup: BackupRef::parse(backup).map_err(|r| invalid("backupId", r))?,
+            region: object.optional_str("region")?.map(Region::parse).transpose().map_err(|r| invalid("region", r))?,
+            reason: object.optional_str("reason")?.map(Reason::parse).transpose().map_err(|r| invalid("reason", r))?,
+        })
+    }
+}
+
+fn invalid(field: &'static str, reason: String) -> PayloadError {
+    PayloadError::InvalidField { field, reason }
+}
+
+/// A JSON object that remembers every key in order, so duplicates are caught (serde_json's
+/// `Value` would silently keep the last one, and a signer and a reader could disagree).
+pub(crate) struct Object(Vec<(String, Value)>);
+
+impl Object {
+    pub(crate) fn parse(body: &[u8]) -> Result<Self, PayloadError> {
+        serde_json::from_slice::<Self>(body).map_err(|e| PayloadError::MalformedJson(e.to_string()))
+    }
+
+    pub(crate) fn check_fields(&self, known: &[&str]) -> Result<(), PayloadError> {
+        for (i, (k, _)) in self.0.iter().enumerate() {
+            if !known.contains(&k.as_str()) {
+                return Err(PayloadError::UnknownField(truncate(k)));
+            }
+            if self.0[..i].iter().any(|(prev, _)| prev == k) {
+                return Err(PayloadError::DuplicateField(k.clone()));
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn get(&self, field: &str) -> Option<&Value> {
+        self.0.iter().find(|(k, _)| k == field).map(|(_, v)| v)
+    }
+
+    pub(crate) fn required_str(&self, field: &'static str) -> Result<&str, PayloadError> {
+        self.optional_str(field)?.ok_or(PayloadError::MissingField(field))
+    }
+
+    /// `null` is treated as absent.
+    pub(crate) fn optional_str(&self, field: &'static str) -> Result<Option<&str>, PayloadError> {
+        match self.get(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(_) => Err(invalid(field, "must be a string".into())),
+        }
+    }
+}
+
+/// Unknown field names are attacker-controlled; keep them short in messages and logs.
+fn truncate(s: &str) -> String {
+    s.chars().take(64).collect()
+}
+
+impl<'de> Deserialize<'de> for Object {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct ObjectVisitor;
+        impl<'de> Visitor<'de> for ObjectVisitor {
+            type Value = Object;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Object, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(entry) = map.next_entry::<String, Value>()? {
+                    entries.push(entry);
+                }
+                Ok(Object(entries))
+            }
+        }
+        d.deserialize_map(ObjectVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<RestoreRequest, PayloadError> {
+        RestoreRequest::parse(s.as_bytes())
+    }
+
+    #[test]
+    fn the_documented_example_parses() {
+        let r = parse(
+            r#"{"redisId": "crs-izbob1wh", "backupId": "e824aecc-ef5e-11e6-a2c7-525400082493", "region": "ap-guangzhou", "reason": "INC-1234 cache corrupted"}"#,
+        )
+        .expect("valid");
+        assert_eq!(r.redis_id.as_str(), "crs-izbob1wh");
+        assert_eq!(r.region.as_ref().map(Region::as_str), Some("ap-guangzhou"));
+        assert_eq!(r.reason.as_ref().map(Reason::as_str), Some("INC-1234 cache corrupted"));
+    }
+
+    #[test]
+    fn region_and_reason_are_optional() {
+        let r = parse(r#"{"redisId":"crs-izbob1wh","backupId":"678362566696298532848117"}"#).expect("valid");
+        assert_eq!((r.region, r.reason), (None, None));
+    }
+
+    #[test]
+    fn each_invalid_input_names_its_field() {
+        let cases: &[(&str, PayloadError)] = &[
+            (r#"{"backupId":"e824aecc-ef5e-11e6-a2c7-525400082493"}"#, PayloadError::MissingField("redisId")),
+            (r#"{"redisId":"crs-izbob1wh"}"#, PayloadError::MissingField("backupId")),
+            (r#"{"redisId":"crs-izbob1wh","backupId":"x","extra":1}"#, PayloadError::UnknownField("extra".into())),
+            (
+                r#"{"redisId":"crs-izbob1wh","redisId":"crs-aaaaaaaa","backupId":"x"}"#,
+                PayloadError::DuplicateField("redisId".into()),
+            ),
+        ];
+        for (body, want) in cases {
+            assert_eq!(&parse(body).expect_err(body), want, "{body}");
+        }
+        let field_of = |body: &str| match parse(body) {
+            Err(PayloadError::InvalidField { field, .. }) => field,
+            other => panic!("{body}: {other:?}"),
+        };
+        assert_eq!(field_of(r#"{"redisId":"crs-IZBOB1WH","backupId":"e824aecc-ef5e-11e6-a2c7-525400082493"}"#), "redisId");
+        assert_eq!(field_of(r#"{"redisId":"crs-izbob1wh ","backupId":"e824aecc-ef5e-11e6-a2c7-525400082493"}"#), "redisId");
+        // Cyrillic "о" instead of Latin "o": a look-alike must not pass.
+        assert_eq!(field_of(r#"{"redisId":"crs-izbоb1wh","backupId":"e824aecc-ef5e-11e6-a2c7-525400082493"}"#), "redisId");
+        assert_eq!(field_of(r#"{"redisId":5,"backupId":"e824aecc-ef5e-11e6-a2c7-525400082493"}"#), "redisId");
+        assert_eq!(field_of(r#"{"redisId":"crs-izbob1wh","backupId":"e824aecc-ef5e-11e6-a2c7"}"#), "backupId");
+        assert_eq!(field_of(r#"{"redisId":"crs-izbob1wh","backupId":"../../etc"}"#), "backupId");
+        assert_eq!(
+            field_of(r#"{"redisId":"crs-izbob1wh","backupId":"678362566696298532848117","region":"AP"}"#),
+            "region"
+        );
+        assert_eq!(
+            field_of(r#"{"redisId":"crs-izbob1wh","backupId":"678362566696298532848117","reason":"a\nb"}"#),
+            "reason"
+        );
+    }
+
+    #[test]
+    fn bodies_that_are_not_json_objects_are_malformed() {
+        for body in ["", "[]", "\"x\"", "{", "{\"redisId\":}", "\u{0}"] {
+            assert!(matches!(parse(body), Err(PayloadError::MalformedJson(_))), "{body:?}");
+        }
+        assert!(matches!(RestoreRequest::parse(b"{\"a\xff\":1}"), Err(PayloadError::MalformedJson(_))));
+        let deep = "[".repeat(10_000);
+        assert!(matches!(parse(&format!("{{\"redisId\":{deep}")), Err(PayloadError::MalformedJson(_))));
+    }
+}

@@ -1,0 +1,66 @@
+//! Application state: configuration and the outbound clients, built once per execution
+//! environment and shared by every invocation.
+
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_config::timeout::TimeoutConfig;
+
+use crate::config::Config;
+use crate::secrets::{Secrets, SecretsClient};
+use crate::tencent::TencentClient;
+
+/// Everything a request needs besides the request itself.
+pub struct AppState {
+    pub config: Config,
+    pub secrets: Secrets,
+    pub tencent: TencentClient,
+}
+
+impl AppState {
+    pub fn new(config: Config, secrets_sdk: aws_sdk_secretsmanager::Client, http: reqwest::Client) -> Self {
+        let secrets = Secrets::new(SecretsClient::new(secrets_sdk), config.secret_ids.clone(), config.secrets_ttl);
+        let tencent = TencentClient::new(http, config.tencent.clone());
+        Self { config, secrets, tencent }
+    }
+
+    /// Production wiring: AWS settings from the environment (credentials and region come from
+    /// Lambda's variables; `AWS_ENDPOINT_URL[_SECRETS_MANAGER]` redirects to a local server).
+    /// Nothing here touches the network: clients connect on first use.
+    pub async fn from_env(config: Config) -> Result<Self, reqwest::Error> {
+        let aws = aws_config::defaults(BehaviorVersion::latest()).timeout_config(aws_timeouts()).load().await;
+        Ok(Self::new(config, aws_sdk_secretsmanager::Client::new(&aws), http_client()?))
+    }
+}
+
+/// Bounded AWS calls: a stuck Secrets Manager must become a 503, not a Lambda timeout.
+pub fn aws_timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(2))
+        .operation_attempt_timeout(Duration::from_secs(3))
+        .operation_timeout(Duration::from_secs(8))
+        .build()
+}
+
+/// The one HTTP client for Tencent (and callbacks): no redirects, bounded connects, pooled.
+pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("crs-restore/", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
+/// A Secrets Manager client for a local endpoint (moto) with dummy credentials, for tests,
+/// benchmarks and `make run`-style tooling.
+pub fn local_secrets_client(endpoint: &str) -> aws_sdk_secretsmanager::Client {
+    use aws_sdk_secretsmanager::config::{Credentials, Region};
+    let conf = aws_sdk_secretsmanager::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "local"))
+        .timeout_config(aws_timeouts())
+        .build();
+    aws_sdk_secretsmanager::Client::from_conf(conf)
+}
