@@ -1,0 +1,30 @@
+# Build/test/run plumbing for crs-restore. `make` alone lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+.PHONY: help run test lint fmt venv clean-run
+
+help: ## List the targets
+	@echo "crs-restore make targets:"
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)/  \1\t\2/' | expand -t 14
+
+run: ## Run the function locally against the CRS sandbox and moto (Ctrl-C stops; PROFILE=release, TENCENT_API_VERSION=3)
+	@bash scripts/run-local.sh
+
+test: ## fmt --check, clippy -D warnings, cargo test against moto, cfn-lint (what CI runs)
+	@bash scripts/test.sh
+
+lint: ## cargo fmt --check and clippy -D warnings
+	cargo fmt --check
+	cargo clippy --locked --all-targets -- -D warnings
+
+fmt: ## Format the code with cargo fmt
+	cargo fmt
+
+venv: ## Create .venv with moto and cfn-lint (requirements-dev.txt)
+	@bash scripts/venv.sh
+
+clean-run: ## Stop leftover local processes and remove .run/
+	-@bash scripts/run-local.sh --stop
+	-@RUN_DIR=.run/test bash scripts/moto.sh stop
+	rm -rf .run

@@ -1,0 +1,97 @@
+# shellcheck shell=bash
+# Shared helpers for scripts/*.sh. Source it; it cd's to the repo root.
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT" || exit 1
+
+# Where pid, endpoint and log files go. Override to run a second, separate stack.
+RUN_DIR="${RUN_DIR:-$ROOT/.run}"
+case "$RUN_DIR" in /*) ;; *) RUN_DIR="$ROOT/$RUN_DIR" ;; esac
+# shellcheck disable=SC2034 # used by the scripts that source this file
+VENV="$ROOT/.venv"
+
+# Everything we talk to is on loopback: never route it through a proxy.
+export NO_PROXY="127.0.0.1,localhost${NO_PROXY:+,$NO_PROXY}"
+export no_proxy="$NO_PROXY"
+
+log() { printf '%s\n' "$*" >&2; }
+die() {
+	printf 'error: %s\n' "$*" >&2
+	exit 1
+}
+
+# A free TCP port on 127.0.0.1 (the kernel picks it; there is a small race until it is bound).
+free_port() {
+	python3 -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+s.close()'
+}
+
+# pid_alive PIDFILE NAME: true when PIDFILE names a live process whose command line contains NAME.
+pid_alive() {
+	local pidfile="$1" name="$2" pid
+	[[ -s "$pidfile" ]] || return 1
+	pid="$(<"$pidfile")"
+	[[ "$pid" =~ ^[0-9]+$ ]] || return 1
+	[[ -r "/proc/$pid/cmdline" ]] || return 1
+	tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$name"
+}
+
+# stop_pidfile PIDFILE NAME: TERM the process (only if it still is NAME), KILL after 5 s, remove PIDFILE.
+stop_pidfile() {
+	local pidfile="$1" name="$2" pid i
+	if pid_alive "$pidfile" "$name"; then
+		pid="$(<"$pidfile")"
+		kill -TERM "$pid" 2>/dev/null || true
+		for ((i = 0; i < 50; i++)); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		if kill -0 "$pid" 2>/dev/null; then
+			kill -KILL "$pid" 2>/dev/null || true
+		fi
+		# Reap it if it is our own child (no-op otherwise).
+		wait "$pid" 2>/dev/null || true
+	fi
+	rm -f "$pidfile"
+}
+
+# wait_http URL SECONDS [PID]: poll URL until it answers (any HTTP status), or fail.
+wait_http() {
+	local url="$1" secs="$2" pid="${3:-}" deadline
+	deadline=$((SECONDS + secs))
+	while ((SECONDS < deadline)); do
+		if command -v curl >/dev/null; then
+			curl -s --noproxy '*' --max-time 1 -o /dev/null "$url" && return 0
+		else
+			python3 -c 'import sys, urllib.request as u
+try:
+    u.build_opener(u.ProxyHandler({})).open(sys.argv[1], timeout=1)
+except u.HTTPError:
+    pass' "$url" 2>/dev/null && return 0
+		fi
+		if [[ -n "$pid" ]] && ! kill -0 "$pid" 2>/dev/null; then
+			return 1
+		fi
+		sleep 0.2
+	done
+	return 1
+}
+
+# wait_listen_line LOGFILE PREFIX SECONDS PID: wait for a line "PREFIX http://127.0.0.1:PORT" in LOGFILE; print PORT.
+wait_listen_line() {
+	local logfile="$1" prefix="$2" secs="$3" pid="$4" deadline line
+	deadline=$((SECONDS + secs))
+	while ((SECONDS < deadline)); do
+		line="$(grep -m1 -F -- "$prefix http://127.0.0.1:" "$logfile" 2>/dev/null || true)"
+		if [[ "$line" =~ http://127\.0\.0\.1:([0-9]+) ]]; then
+			printf '%s\n' "${BASH_REMATCH[1]}"
+			return 0
+		fi
+		kill -0 "$pid" 2>/dev/null || return 1
+		sleep 0.1
+	done
+	return 1
+}
