@@ -10,6 +10,8 @@ use crate::payload::{BackupId, RedisId, Region};
 #[derive(Debug, Default, Clone)]
 pub struct Audit {
     pub source: &'static str,
+    /// `request` (the HTTP front door), `job` (asynchronous restore) or `watch` (hand-off).
+    pub phase: &'static str,
     pub request_id: Option<String>,
     pub source_ip: Option<String>,
     pub delivery_id: Option<String>,
@@ -21,24 +23,37 @@ pub struct Audit {
     pub task_id: Option<i64>,
     /// Set when a secret was re-read after Tencent rejected it (password or API keys).
     pub refetched: Option<&'static str>,
+    /// How callback deliveries went (the final failure included).
+    pub callback: Option<String>,
 }
 
 impl Audit {
     pub fn new(source: &'static str) -> Self {
-        Self { source, ..Self::default() }
+        Self {
+            source,
+            phase: "request",
+            ..Self::default()
+        }
     }
 
-    /// Emits the record. `outcome` is `started`, `rejected` (caller's fault) or `failed`.
-    pub fn emit(&self, status: u16, error_code: Option<&str>, latency: Duration) {
+    /// Emits the record of an HTTP answer: `rejected` for 4xx (the caller's to fix), `failed`
+    /// for 5xx, and `success` as given for 2xx (`started`, `accepted`, `dry-run-ok`, `replayed`).
+    pub fn emit(&self, status: u16, success: &'static str, error_code: Option<&str>, latency: Duration) {
         let outcome = match status {
-            200..=299 => "started",
+            200..=299 => success,
             400..=499 => "rejected",
             _ => "failed",
         };
+        self.emit_outcome(outcome, Some(status), error_code, latency);
+    }
+
+    /// Emits the record with an explicit outcome (asynchronous jobs have no HTTP status).
+    pub fn emit_outcome(&self, outcome: &str, status: Option<u16>, error_code: Option<&str>, latency: Duration) {
         tracing::info!(
             target: "crs_restore::audit",
             audit = true,
             source = self.source,
+            phase = self.phase,
             outcome,
             status,
             error_code,
@@ -50,6 +65,7 @@ impl Audit {
             reason = self.reason.as_deref(),
             task_id = self.task_id,
             refetched = self.refetched,
+            callback = self.callback.as_deref(),
             request_id = self.request_id.as_deref(),
             source_ip = self.source_ip.as_deref(),
             latency_ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX),

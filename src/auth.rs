@@ -46,7 +46,11 @@ pub struct AllowList(Vec<Pattern>);
 
 impl AllowList {
     pub fn parse<'a>(patterns: impl IntoIterator<Item = &'a str>) -> Result<Self, String> {
-        patterns.into_iter().map(Pattern::parse).collect::<Result<_, _>>().map(Self)
+        patterns
+            .into_iter()
+            .map(Pattern::parse)
+            .collect::<Result<_, _>>()
+            .map(Self)
     }
 
     pub fn allows(&self, id: &RedisId) -> bool {
@@ -77,7 +81,10 @@ pub struct SigningKeys {
 impl SigningKeys {
     /// Parses the secret; errors name the key id and field, never a key's value.
     pub fn from_secret(id: &str, raw: &SecretString) -> Result<Self, SecretsError> {
-        let malformed = |what: String| SecretsError::Malformed { id: id.to_owned(), what };
+        let malformed = |what: String| SecretsError::Malformed {
+            id: id.to_owned(),
+            what,
+        };
         let doc: Value = serde_json::from_str(raw.expose())
             .map_err(|_| malformed("expected a JSON object {\"keys\": [...]}".into()))?;
         let Some(list) = doc.get("keys").and_then(Value::as_array) else {
@@ -87,7 +94,11 @@ impl SigningKeys {
         for (i, entry) in list.iter().enumerate() {
             let key_id = match entry.get("id") {
                 Some(Value::String(s)) if !s.is_empty() && s.len() <= 64 => s.clone(),
-                _ => return Err(malformed(format!("keys[{i}].id must be a non-empty string of at most 64 characters"))),
+                _ => {
+                    return Err(malformed(format!(
+                        "keys[{i}].id must be a non-empty string of at most 64 characters"
+                    )));
+                }
             };
             if keys.iter().any(|k: &KeyConfig| k.id == key_id) {
                 return Err(malformed(format!("key id {key_id:?} appears twice")));
@@ -103,9 +114,17 @@ impl SigningKeys {
                     let strs = strs.ok_or_else(|| malformed(format!("key {key_id:?}: allow must list strings")))?;
                     AllowList::parse(strs).map_err(|e| malformed(format!("key {key_id:?}: {e}")))?
                 }
-                _ => return Err(malformed(format!("key {key_id:?}: \"allow\" must be an array of patterns"))),
+                _ => {
+                    return Err(malformed(format!(
+                        "key {key_id:?}: \"allow\" must be an array of patterns"
+                    )));
+                }
             };
-            keys.push(KeyConfig { id: key_id, secret, allow });
+            keys.push(KeyConfig {
+                id: key_id,
+                secret,
+                allow,
+            });
         }
         if keys.is_empty() {
             return Err(malformed("\"keys\" is empty: no caller could ever be verified".into()));
@@ -162,7 +181,9 @@ mod tests {
         let leaked = "whsec_c2hvcnQ=";
         let err = SigningKeys::from_secret(
             "k",
-            &SecretString::new(format!(r#"{{"keys":[{{"id":"a","secret":"{leaked}","allow":["*"]}}]}}"#)),
+            &SecretString::new(format!(
+                r#"{{"keys":[{{"id":"a","secret":"{leaked}","allow":["*"]}}]}}"#
+            )),
         )
         .expect_err("short key");
         assert!(!err.to_string().contains("c2hvcnQ"), "{err}");

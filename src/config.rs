@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
+use crate::callback::{CallbackPolicy, RetryPolicy};
 use crate::payload::Region;
+use crate::restore::PollPolicy;
 use crate::secrets::SecretIds;
 use crate::tencent::sign::SignatureMethod;
 use crate::tencent::{ApiVersion, Endpoint, TencentConfig};
@@ -17,6 +19,11 @@ pub struct Config {
     pub default_region: Option<Region>,
     pub tencent: TencentConfig,
     pub secrets_ttl: Duration,
+    pub callback_policy: CallbackPolicy,
+    pub callback_retry: RetryPolicy,
+    /// `WAIT_TIMEOUT_SECONDS`: how long `waitForCompletion` follows a task.
+    pub wait_timeout: Duration,
+    pub poll: PollPolicy,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -47,10 +54,28 @@ impl Config {
                 .map(Duration::from_secs)
                 .ok_or_else(|| invalid(name, format!("must be a whole number of seconds in {range:?}"))),
         };
+        let millis = |name: &'static str, default: u64| match get(name) {
+            None => Ok(Duration::from_millis(default)),
+            Some(v) => v
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|n| (1..=600_000).contains(n))
+                .map(Duration::from_millis)
+                .ok_or_else(|| invalid(name, "must be a whole number of milliseconds in 1..=600000".into())),
+        };
+        let flag = |name: &'static str| match get(name).map(|v| v.trim().to_ascii_lowercase()) {
+            None => Ok(false),
+            Some(v) if v == "true" || v == "1" => Ok(true),
+            Some(v) if v == "false" || v == "0" => Ok(false),
+            Some(_) => Err(invalid(name, "must be true or false".into())),
+        };
 
         let version = match get("TENCENT_API_VERSION") {
             None => ApiVersion::V2,
-            Some(v) => ApiVersion::parse(v.trim()).ok_or_else(|| invalid("TENCENT_API_VERSION", "must be 2 or 3".into()))?,
+            Some(v) => {
+                ApiVersion::parse(v.trim()).ok_or_else(|| invalid("TENCENT_API_VERSION", "must be 2 or 3".into()))?
+            }
         };
         let endpoint_raw = get("TENCENT_ENDPOINT").unwrap_or_else(|| version.default_endpoint().to_owned());
         let endpoint = Endpoint::parse(endpoint_raw.trim()).map_err(|e| invalid("TENCENT_ENDPOINT", e))?;
@@ -78,6 +103,20 @@ impl Config {
                 timeout: seconds("TENCENT_TIMEOUT_SECONDS", 10, 1..=60)?,
             },
             secrets_ttl: seconds("SECRETS_TTL_SECONDS", 300, 0..=86_400)?,
+            callback_policy: CallbackPolicy {
+                allowed_hosts: CallbackPolicy::parse_hosts(&get("CALLBACK_ALLOWED_HOSTS").unwrap_or_default())
+                    .map_err(|e| invalid("CALLBACK_ALLOWED_HOSTS", e))?,
+                allow_loopback: flag("CALLBACK_ALLOW_LOOPBACK")?,
+            },
+            callback_retry: RetryPolicy {
+                base: millis("CALLBACK_RETRY_BASE_MS", 1000)?,
+                ..RetryPolicy::default()
+            },
+            wait_timeout: seconds("WAIT_TIMEOUT_SECONDS", 840, 1..=86_400)?,
+            poll: PollPolicy {
+                initial: millis("WAIT_POLL_INITIAL_MS", 5_000)?,
+                max: millis("WAIT_POLL_MAX_MS", 30_000)?,
+            },
         })
     }
 }
@@ -87,9 +126,16 @@ mod tests {
     use super::*;
 
     fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let base = [("SIGNING_KEYS_SECRET_ID", "keys"), ("TENCENT_CREDENTIALS_SECRET_ID", "tc")];
+        let base = [
+            ("SIGNING_KEYS_SECRET_ID", "keys"),
+            ("TENCENT_CREDENTIALS_SECRET_ID", "tc"),
+        ];
         Config::from_lookup(|name| {
-            pairs.iter().chain(base.iter()).find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned())
+            pairs
+                .iter()
+                .chain(base.iter())
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
         })
     }
 
@@ -101,6 +147,12 @@ mod tests {
         assert_eq!(c.secret_ids.instance_password_prefix, "crs-restore/instances/");
         assert_eq!(c.secrets_ttl, Duration::from_secs(300));
         assert_eq!(c.default_region, None);
+        assert_eq!(c.wait_timeout, Duration::from_secs(840));
+        assert_eq!(
+            (c.poll.initial, c.poll.max),
+            (Duration::from_secs(5), Duration::from_secs(30))
+        );
+        assert!(!c.callback_policy.allow_loopback && c.callback_policy.allowed_hosts.is_empty());
     }
 
     #[test]
@@ -110,10 +162,22 @@ mod tests {
             other => panic!("{other:?}"),
         };
         assert_eq!(name_of(&[("TENCENT_API_VERSION", "4")]), "TENCENT_API_VERSION");
-        assert_eq!(name_of(&[("TENCENT_SIGNATURE_METHOD", "sha1")]), "TENCENT_SIGNATURE_METHOD");
-        assert_eq!(name_of(&[("TENCENT_ENDPOINT", "http://example.com/")]), "TENCENT_ENDPOINT");
+        assert_eq!(
+            name_of(&[("TENCENT_SIGNATURE_METHOD", "sha1")]),
+            "TENCENT_SIGNATURE_METHOD"
+        );
+        assert_eq!(
+            name_of(&[("TENCENT_ENDPOINT", "http://example.com/")]),
+            "TENCENT_ENDPOINT"
+        );
         assert_eq!(name_of(&[("TENCENT_REGION", "Guangzhou")]), "TENCENT_REGION");
         assert_eq!(name_of(&[("SECRETS_TTL_SECONDS", "-1")]), "SECRETS_TTL_SECONDS");
+        assert_eq!(
+            name_of(&[("CALLBACK_ALLOW_LOOPBACK", "yes")]),
+            "CALLBACK_ALLOW_LOOPBACK"
+        );
+        assert_eq!(name_of(&[("CALLBACK_ALLOWED_HOSTS", "a..b")]), "CALLBACK_ALLOWED_HOSTS");
+        assert_eq!(name_of(&[("WAIT_TIMEOUT_SECONDS", "0")]), "WAIT_TIMEOUT_SECONDS");
         let missing = Config::from_lookup(|_| None).expect_err("missing");
         assert_eq!(missing, ConfigError::Missing("SIGNING_KEYS_SECRET_ID"));
     }

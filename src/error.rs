@@ -6,7 +6,9 @@
 
 use serde_json::{Value, json};
 
+use crate::callback::CallbackUrlError;
 use crate::event::HttpResponse;
+use crate::invoke::InvokeError;
 use crate::payload::PayloadError;
 use crate::secrets::SecretsError;
 use crate::signature::SignatureError;
@@ -34,6 +36,16 @@ pub enum RestoreError {
     #[error("key {key_id:?} is not allowed to restore {redis_id}")]
     Forbidden { key_id: String, redis_id: String },
     #[error(transparent)]
+    Callback(#[from] CallbackUrlError),
+    #[error("field \"waitForCompletion\" requires a callbackUrl: there is nobody to tell when the restore ends")]
+    WaitWithoutCallback,
+    #[error(transparent)]
+    Check(#[from] CheckFailure),
+    #[error("the function's configuration is wrong: {0}")]
+    Configuration(String),
+    #[error(transparent)]
+    AsyncInvoke(#[from] InvokeError),
+    #[error(transparent)]
     Secrets(#[from] SecretsError),
     #[error(transparent)]
     Tencent(#[from] TencentError),
@@ -45,7 +57,14 @@ impl RestoreError {
             Self::MethodNotAllowed(_) => 405,
             Self::UnsupportedMediaType => 415,
             Self::PayloadTooLarge => 413,
-            Self::InvalidBase64 | Self::Payload(_) | Self::RegionRequired => 400,
+            Self::InvalidBase64
+            | Self::Payload(_)
+            | Self::RegionRequired
+            | Self::Callback(_)
+            | Self::WaitWithoutCallback => 400,
+            Self::Check(c) => c.status(),
+            Self::Configuration(_) => 500,
+            Self::AsyncInvoke(_) => 503,
             Self::Signature(_) => 401,
             Self::Forbidden { .. } => 403,
             Self::Secrets(SecretsError::Malformed { .. }) => 500,
@@ -81,6 +100,11 @@ impl RestoreError {
             Self::Payload(e) => e.code(),
             Self::RegionRequired => "MissingField",
             Self::Forbidden { .. } => "InstanceNotAllowed",
+            Self::Callback(_) => "CallbackUrlNotAllowed",
+            Self::WaitWithoutCallback => "InvalidField",
+            Self::Check(c) => c.code(),
+            Self::Configuration(_) => "ConfigurationError",
+            Self::AsyncInvoke(_) => "AsyncInvokeFailed",
             Self::Secrets(SecretsError::NotFound { .. }) => "SecretNotFound",
             Self::Secrets(SecretsError::Unavailable { .. }) => "SecretsUnavailable",
             Self::Secrets(SecretsError::Malformed { .. }) => "SecretMalformed",
@@ -99,10 +123,19 @@ impl RestoreError {
 
     pub fn message(&self) -> String {
         match self {
-            Self::Tencent(TencentError::Api { failure: Failure::PasswordError, message, .. }) => format!(
+            Self::Tencent(TencentError::Api {
+                failure: Failure::PasswordError,
+                message,
+                ..
+            }) => format!(
                 "Tencent rejected the instance password stored in Secrets Manager, also after re-reading it: the function's configuration is wrong ({message})"
             ),
-            Self::Tencent(TencentError::Api { failure: Failure::AuthFailure, name, message, .. }) => format!(
+            Self::Tencent(TencentError::Api {
+                failure: Failure::AuthFailure,
+                name,
+                message,
+                ..
+            }) => format!(
                 "Tencent rejected the function's API credentials or permissions, also after re-reading them: the function's configuration is wrong ({name}: {message})"
             ),
             Self::Tencent(e) if e.outcome_unknown() => {
@@ -110,6 +143,11 @@ impl RestoreError {
             }
             other => other.to_string(),
         }
+    }
+
+    /// Whether a restore may have started although this error was returned.
+    pub fn outcome_unknown(&self) -> bool {
+        matches!(self, Self::Tencent(t) if t.outcome_unknown())
     }
 
     fn tencent_code(&self) -> Option<Value> {
@@ -133,6 +171,43 @@ impl RestoreError {
             response.headers.push(("allow", "POST".into()));
         }
         response
+    }
+}
+
+/// A precondition checked by us (dry runs, "latest"), named like the Tencent error a real
+/// restore would have met, so callers handle both the same way.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CheckFailure {
+    #[error("the instance does not exist in this region")]
+    InstanceNotExists,
+    #[error("the instance's status ({}) does not allow a restore now", .0.map_or_else(|| "unknown".to_owned(), |s| s.to_string()))]
+    InstanceStatusAbnormal(Option<i64>),
+    #[error("no backup with this id exists for the instance")]
+    BackupNotExists,
+    #[error("the instance has no usable backup (status normal and not locked)")]
+    NoUsableBackup,
+    #[error("the backup's status ({0}) does not allow a restore; it may have expired")]
+    BackupStatusAbnormal(i64),
+    #[error("the backup is locked by another task")]
+    BackupLocked,
+}
+
+impl CheckFailure {
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::InstanceNotExists | Self::BackupNotExists | Self::NoUsableBackup => 404,
+            Self::InstanceStatusAbnormal(_) | Self::BackupStatusAbnormal(_) | Self::BackupLocked => 409,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InstanceNotExists => "InstanceNotExists",
+            Self::InstanceStatusAbnormal(_) => "InstanceStatusAbnormal",
+            Self::BackupNotExists | Self::NoUsableBackup => "BackupNotExists",
+            Self::BackupStatusAbnormal(_) => "BackupStatusAbnormal",
+            Self::BackupLocked => "BackupLockedError",
+        }
     }
 }
 
@@ -175,11 +250,16 @@ mod tests {
 
     #[test]
     fn transport_failures_say_whether_the_restore_may_have_started() {
-        let timeout = RestoreError::Tencent(TencentError::Timeout { action: "RestoreInstance", seconds: 10 });
+        let timeout = RestoreError::Tencent(TencentError::Timeout {
+            action: "RestoreInstance",
+            seconds: 10,
+        });
         assert_eq!(timeout.status(), 504);
         assert!(timeout.message().contains("may have started"));
-        let refused =
-            RestoreError::Tencent(TencentError::Unreachable { action: "RestoreInstance", detail: "connection failed".into() });
+        let refused = RestoreError::Tencent(TencentError::Unreachable {
+            action: "RestoreInstance",
+            detail: "connection failed".into(),
+        });
         assert_eq!(refused.status(), 502);
         assert!(!refused.message().contains("may have started"));
     }
@@ -192,6 +272,9 @@ mod tests {
         assert_eq!(RestoreError::PayloadTooLarge.status(), 413);
         assert_eq!(RestoreError::UnsupportedMediaType.status(), 415);
         assert_eq!(RestoreError::Signature(SignatureError::NoMatch).status(), 401);
-        assert_eq!(RestoreError::Secrets(SecretsError::NotFound { id: "x".into() }).status(), 503);
+        assert_eq!(
+            RestoreError::Secrets(SecretsError::NotFound { id: "x".into() }).status(),
+            503
+        );
     }
 }

@@ -15,6 +15,10 @@ use serde_json::{Map, Value, json};
 pub enum Incoming {
     /// A Function URL request: untrusted until its signature checks out.
     Http(FunctionUrlEvent),
+    /// Our own asynchronous continuation (`{"crsRestoreJob": ...}`), delivered by IAM only.
+    Job(Box<crate::job::Job>),
+    /// A job envelope whose content does not validate.
+    InvalidJob(String),
     /// Anything else: not accepted.
     Unrecognized,
 }
@@ -28,6 +32,11 @@ impl Incoming {
             match serde_json::from_value::<FunctionUrlEvent>(event) {
                 Ok(ev) => Self::Http(ev),
                 Err(_) => Self::Unrecognized,
+            }
+        } else if let Some(job) = event.get(crate::job::ENVELOPE_KEY) {
+            match serde_json::from_value::<crate::job::Job>(job.clone()) {
+                Ok(job) => Self::Job(Box::new(job)),
+                Err(e) => Self::InvalidJob(e.to_string()),
             }
         } else {
             Self::Unrecognized
@@ -84,7 +93,7 @@ pub struct HttpRequest {
 
 impl HttpRequest {
     /// Decodes the body, refusing oversized ones before decoding anything.
-    pub fn from_event(ev: FunctionUrlEvent, max_body: usize) -> Result<Self, (Self, BodyError)> {
+    pub fn from_event(ev: FunctionUrlEvent, max_body: usize) -> Result<Self, BodyError> {
         let headers = ev
             .headers
             .into_iter()
@@ -99,15 +108,19 @@ impl HttpRequest {
         };
         let raw = ev.body.unwrap_or_default();
         // Base64 grows the body by 4/3: compare the encoded length against the decoded limit.
-        let encoded_limit = if ev.is_base64_encoded { max_body.div_ceil(3) * 4 } else { max_body };
+        let encoded_limit = if ev.is_base64_encoded {
+            max_body.div_ceil(3) * 4
+        } else {
+            max_body
+        };
         if raw.len() > encoded_limit {
-            return Err((req, BodyError::TooLarge));
+            return Err(BodyError::TooLarge);
         }
         if ev.is_base64_encoded {
             match STANDARD.decode(raw.as_bytes()) {
                 Ok(bytes) if bytes.len() <= max_body => req.body = bytes,
-                Ok(_) => return Err((req, BodyError::TooLarge)),
-                Err(_) => return Err((req, BodyError::InvalidBase64)),
+                Ok(_) => return Err(BodyError::TooLarge),
+                Err(_) => return Err(BodyError::InvalidBase64),
             }
         } else {
             req.body = raw.into_bytes();
@@ -117,7 +130,10 @@ impl HttpRequest {
 
     /// First value of a header (names are compared case-insensitively).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -131,7 +147,11 @@ pub struct HttpResponse {
 
 impl HttpResponse {
     pub fn json(status: u16, body: Value) -> Self {
-        Self { status, headers: Vec::new(), body }
+        Self {
+            status,
+            headers: Vec::new(),
+            body,
+        }
     }
 
     /// The Lambda response envelope a Function URL expects.
@@ -176,21 +196,33 @@ mod tests {
     #[test]
     fn an_undecodable_base64_body_is_an_error_not_a_panic() {
         let err = HttpRequest::from_event(event("not base64!", true), 1024).expect_err("invalid");
-        assert_eq!(err.1, BodyError::InvalidBase64);
+        assert_eq!(err, BodyError::InvalidBase64);
     }
 
     #[test]
     fn oversized_bodies_are_refused_before_decoding() {
-        assert_eq!(HttpRequest::from_event(event(&"a".repeat(11), false), 10).expect_err("big").1, BodyError::TooLarge);
+        assert_eq!(
+            HttpRequest::from_event(event(&"a".repeat(11), false), 10).expect_err("big"),
+            BodyError::TooLarge
+        );
         assert!(HttpRequest::from_event(event(&"a".repeat(10), false), 10).is_ok());
         let b64 = STANDARD.encode([b'x'; 11]);
-        assert_eq!(HttpRequest::from_event(event(&b64, true), 10).expect_err("big").1, BodyError::TooLarge);
+        assert_eq!(
+            HttpRequest::from_event(event(&b64, true), 10).expect_err("big"),
+            BodyError::TooLarge
+        );
     }
 
     #[test]
     fn only_events_with_an_http_request_context_are_http() {
-        assert!(matches!(Incoming::classify(json!({"drill": {}})), Incoming::Unrecognized));
-        assert!(matches!(Incoming::classify(json!({"requestContext": {"http": {}}})), Incoming::Unrecognized));
+        assert!(matches!(
+            Incoming::classify(json!({"drill": {}})),
+            Incoming::Unrecognized
+        ));
+        assert!(matches!(
+            Incoming::classify(json!({"requestContext": {"http": {}}})),
+            Incoming::Unrecognized
+        ));
         let ev = json!({"requestContext": {"http": {"method": "GET"}}});
         assert!(matches!(Incoming::classify(ev), Incoming::Http(_)));
     }

@@ -1,41 +1,59 @@
-//! The request handler: verify, parse, authorize, fetch secrets, restore, answer, audit.
+//! The request handler: verify, parse, authorize, then restore now or hand the restore to an
+//! asynchronous job, answer, audit.
 //!
-//! [`handle_event`] is the Lambda entry point (any event JSON in, response JSON out);
+//! [`handle_invocation`] is the Lambda entry point (any event JSON in, response JSON out);
 //! [`handle_http`] is the same for an already-decoded HTTP request. Both are plain async
 //! functions of (state, request) so tests drive them directly.
 
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
 use crate::audit::Audit;
+use crate::callback::CallbackUrl;
 use crate::error::{MAX_BODY_BYTES, RestoreError};
 use crate::event::{BodyError, HttpRequest, HttpResponse, Incoming};
+use crate::job::{self, Job};
 use crate::payload::{BackupRef, RestoreRequest};
-use crate::secrets::InstancePassword;
+use crate::restore::{self, Outcome, Target};
 use crate::signature::{self, SignedHeaders};
 use crate::state::AppState;
-use crate::tencent::{Failure, TencentError, unix_now};
+use crate::tencent::unix_now;
 
-/// Entry point for every Lambda invocation.
-pub async fn handle_event(state: &AppState, event: Value) -> Value {
+/// Entry point for an invocation without a deadline (tests, local mode).
+pub async fn handle_event(state: &Arc<AppState>, event: Value) -> Value {
+    handle_invocation(state, event, None).await
+}
+
+/// Entry point for every Lambda invocation; `deadline` is when Lambda will stop this one.
+pub async fn handle_invocation(state: &Arc<AppState>, event: Value, deadline: Option<Instant>) -> Value {
     match Incoming::classify(event) {
         Incoming::Http(ev) => {
+            let (request_id, source_ip) = (
+                ev.request_context.request_id.clone(),
+                ev.request_context.http.source_ip.clone(),
+            );
             let response = match HttpRequest::from_event(ev, MAX_BODY_BYTES) {
                 Ok(req) => handle_http(state, req).await,
-                Err((req, err)) => {
+                Err(err) => {
                     let err = match err {
                         BodyError::TooLarge => RestoreError::PayloadTooLarge,
                         BodyError::InvalidBase64 => RestoreError::InvalidBase64,
                     };
                     let mut audit = Audit::new("webhook");
-                    audit.request_id = req.request_id;
-                    audit.source_ip = req.source_ip;
-                    audit.emit(err.status(), Some(&err.code()), std::time::Duration::ZERO);
+                    audit.request_id = request_id;
+                    audit.source_ip = source_ip;
+                    audit.emit(err.status(), "", Some(&err.code()), Duration::ZERO);
                     err.to_response(None)
                 }
             };
             response.into_lambda()
+        }
+        Incoming::Job(job) => job::run(state, *job, deadline).await.to_json(),
+        Incoming::InvalidJob(reason) => {
+            tracing::error!(audit = true, outcome = "rejected", %reason, "asynchronous job event does not validate");
+            json!({"error": {"code": "InvalidJob", "message": reason}})
         }
         Incoming::Unrecognized => {
             tracing::warn!(audit = true, outcome = "rejected", "unrecognized event shape; ignored");
@@ -45,14 +63,14 @@ pub async fn handle_event(state: &AppState, event: Value) -> Value {
 }
 
 /// Handles one HTTP request end to end and emits its audit line.
-pub async fn handle_http(state: &AppState, req: HttpRequest) -> HttpResponse {
+pub async fn handle_http(state: &Arc<AppState>, req: HttpRequest) -> HttpResponse {
     let started = Instant::now();
     let mut audit = Audit::new("webhook");
     audit.request_id.clone_from(&req.request_id);
     audit.source_ip.clone_from(&req.source_ip);
-    let response = match restore(state, &req, &mut audit).await {
-        Ok(response) => {
-            audit.emit(response.status, None, started.elapsed());
+    match webhook(state, &req, &mut audit).await {
+        Ok((response, outcome)) => {
+            audit.emit(response.status, outcome, None, started.elapsed());
             response
         }
         Err(err) => {
@@ -60,14 +78,18 @@ pub async fn handle_http(state: &AppState, req: HttpRequest) -> HttpResponse {
             if err.status() >= 500 {
                 tracing::warn!(error_code = %code, error = %err.message(), "restore request failed");
             }
-            audit.emit(err.status(), Some(&code), started.elapsed());
+            audit.emit(err.status(), "", Some(&code), started.elapsed());
             err.to_response(audit.delivery_id.as_deref())
         }
-    };
-    response
+    }
 }
 
-async fn restore(state: &AppState, req: &HttpRequest, audit: &mut Audit) -> Result<HttpResponse, RestoreError> {
+/// A Standard Webhooks request: verified on raw bytes, then parsed, authorized and run.
+async fn webhook(
+    state: &Arc<AppState>,
+    req: &HttpRequest,
+    audit: &mut Audit,
+) -> Result<(HttpResponse, &'static str), RestoreError> {
     if !req.method.eq_ignore_ascii_case("POST") {
         return Err(RestoreError::MethodNotAllowed(req.method.chars().take(16).collect()));
     }
@@ -83,66 +105,101 @@ async fn restore(state: &AppState, req: &HttpRequest, audit: &mut Audit) -> Resu
     signature::precheck(headers, unix_now())?;
     let keys = state.secrets.signing_keys().await?;
     let verified = signature::verify(&keys.keys, |k| &k.secret, headers, &req.body, unix_now())?;
-    audit.delivery_id = Some(verified.id.to_owned());
+    let delivery_id = verified.id.to_owned();
+    audit.delivery_id = Some(delivery_id.clone());
     audit.key_id = Some(verified.key.id.clone());
 
     let request = RestoreRequest::parse(&req.body)?;
     audit.redis_id = Some(request.redis_id.clone());
     audit.reason = request.reason.as_ref().map(|r| r.as_str().to_owned());
-    let BackupRef::Id(backup_id) = &request.backup;
-    audit.backup_id = Some(backup_id.clone());
-    let region = request.region.clone().or_else(|| state.config.default_region.clone()).ok_or(RestoreError::RegionRequired)?;
+    if let BackupRef::Id(id) = &request.backup {
+        audit.backup_id = Some(id.clone());
+    }
+    let region = request
+        .region
+        .clone()
+        .or_else(|| state.config.default_region.clone())
+        .ok_or(RestoreError::RegionRequired)?;
     audit.region = Some(region.clone());
     if !verified.key.allow.allows(&request.redis_id) {
-        return Err(RestoreError::Forbidden { key_id: verified.key.id.clone(), redis_id: request.redis_id.to_string() });
+        return Err(RestoreError::Forbidden {
+            key_id: verified.key.id.clone(),
+            redis_id: request.redis_id.to_string(),
+        });
     }
 
-    // Both secrets are needed: fetch them concurrently to save a round trip on a cold start.
-    let (creds, password) = tokio::join!(
-        state.secrets.tencent_credentials(false),
-        state.secrets.instance_password(&request.redis_id, false)
-    );
-    let (mut creds, mut password) = (creds?, password?);
-    let mut refetched = false;
-    let task_id = loop {
-        let result =
-            state.tencent.restore_instance(&creds, &region, &request.redis_id, backup_id, &password).await;
-        // Tencent said no without changing anything: if the secret it rejected has changed in
-        // Secrets Manager (rotation), retry once with the new value.
-        let retry = match &result {
-            Err(TencentError::Api { failure: Failure::PasswordError, .. }) if !refetched => {
-                let fresh = state.secrets.instance_password(&request.redis_id, true).await?;
-                audit.refetched = Some("instance-password");
-                let changed = !matches!((&*fresh, &*password), (InstancePassword::Password(a), InstancePassword::Password(b)) if a == b);
-                password = fresh;
-                changed
+    // Everything about the callback is checked before anything starts.
+    let policy = &state.config.callback_policy;
+    let callback = match &request.callback_url {
+        Some(raw) => {
+            let url = CallbackUrl::parse(raw, policy)?;
+            url.check_resolution(policy).await?;
+            if keys.callback_secret.is_none() {
+                return Err(RestoreError::Configuration(
+                    "callbackUrl needs a \"callbackSecret\" in the signing keys secret to sign callbacks".into(),
+                ));
             }
-            Err(TencentError::Api { failure: Failure::AuthFailure, .. }) if !refetched => {
-                let fresh = state.secrets.tencent_credentials(true).await?;
-                audit.refetched = Some("tencent-credentials");
-                let changed = fresh.secret_id != creds.secret_id || fresh.secret_key != creds.secret_key || fresh.token != creds.token;
-                creds = fresh;
-                changed
-            }
-            _ => false,
-        };
-        refetched = true;
-        if !retry {
-            break result?;
+            Some(url)
         }
+        None if request.wait_for_completion => return Err(RestoreError::WaitWithoutCallback),
+        None => None,
     };
-    audit.task_id = Some(task_id);
-    Ok(HttpResponse::json(
-        202,
-        json!({
-            "status": "started",
-            "taskId": task_id,
-            "redisId": request.redis_id.as_str(),
-            "backupId": backup_id.as_str(),
-            "region": region.as_str(),
-            "deliveryId": verified.id,
-        }),
-    ))
+
+    let target = Target {
+        redis_id: request.redis_id.clone(),
+        backup: request.backup.clone(),
+        region,
+    };
+    if let Some(callback_url) = callback {
+        let job = Job {
+            delivery_id: delivery_id.clone(),
+            source: "webhook".into(),
+            caller: verified.key.id.clone(),
+            redis_id: target.redis_id,
+            backup: target.backup,
+            region: target.region,
+            reason: audit.reason.clone(),
+            callback_url: Some(callback_url),
+            wait: request.wait_for_completion,
+            dry_run: request.dry_run,
+            drill: false,
+            watch: None,
+        };
+        state.invoker.dispatch(state, job).await?;
+        let body = json!({"status": "accepted", "deliveryId": delivery_id});
+        return Ok((HttpResponse::json(202, body), "accepted"));
+    }
+
+    let outcome = restore::execute(state, &target, request.dry_run, audit).await?;
+    Ok(match outcome {
+        Outcome::Started { task_id, backup } => {
+            let mut body = json!({
+                "status": "started",
+                "taskId": task_id,
+                "redisId": target.redis_id.as_str(),
+                "backupId": backup.id.as_str(),
+                "region": target.region.as_str(),
+                "deliveryId": delivery_id,
+            });
+            if let Some(time) = backup.start_time {
+                body["backupStartTime"] = time.into();
+            }
+            (HttpResponse::json(202, body), "started")
+        }
+        Outcome::DryRunOk { backup, instance_name } => {
+            let body = json!({
+                "status": "dry-run-ok",
+                "dryRun": true,
+                "redisId": target.redis_id.as_str(),
+                "instanceName": instance_name,
+                "backupId": backup.id.as_str(),
+                "backupStartTime": backup.start_time,
+                "region": target.region.as_str(),
+                "deliveryId": delivery_id,
+            });
+            (HttpResponse::json(200, body), "dry-run-ok")
+        }
+    })
 }
 
 /// `application/json`, optionally with parameters such as `; charset=utf-8`.

@@ -4,12 +4,17 @@
 
 pub mod audit;
 pub mod auth;
+pub mod callback;
+pub mod cli;
 pub mod config;
 pub mod error;
 pub mod event;
 pub mod handler;
+pub mod invoke;
+pub mod job;
 pub mod local;
 pub mod payload;
+pub mod restore;
 pub mod sandbox;
 pub mod secrets;
 pub mod signature;

@@ -22,7 +22,16 @@ async fn main() -> Result<(), Error> {
 
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let state = Arc::clone(&state);
-        async move { Ok::<Value, Error>(handler::handle_event(&state, event.payload).await) }
+        async move {
+            // The deadline is wall-clock milliseconds; turn it into a monotonic instant.
+            let left = event
+                .context
+                .deadline()
+                .duration_since(std::time::SystemTime::now())
+                .unwrap_or_default();
+            let deadline = std::time::Instant::now() + left;
+            Ok::<Value, Error>(handler::handle_invocation(&state, event.payload, Some(deadline)).await)
+        }
     }))
     .await
 }

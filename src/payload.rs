@@ -9,8 +9,22 @@ use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::Value;
 
 /// A CRS instance id: `crs-` followed by 8 lowercase letters or digits.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct RedisId(String);
+
+impl TryFrom<String> for RedisId {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        Self::parse(&s)
+    }
+}
+
+impl From<RedisId> for String {
+    fn from(v: RedisId) -> String {
+        v.0
+    }
+}
 
 impl RedisId {
     pub fn parse(raw: &str) -> Result<Self, String> {
@@ -37,8 +51,22 @@ impl fmt::Display for RedisId {
 /// A backup id as Tencent issues them: a UUID (API 2.0, e.g.
 /// `e824aecc-ef5e-11e6-a2c7-525400082493`) or digits in dash-separated groups (API 3.0, e.g.
 /// `678362566696298532848117` or `154572601-1165734322-153731238`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct BackupId(String);
+
+impl TryFrom<String> for BackupId {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        Self::parse(&s)
+    }
+}
+
+impl From<BackupId> for String {
+    fn from(v: BackupId) -> String {
+        v.0
+    }
+}
 
 impl BackupId {
     pub fn parse(raw: &str) -> Result<Self, String> {
@@ -62,28 +90,71 @@ impl fmt::Display for BackupId {
 fn is_uuid(s: &str) -> bool {
     let groups: Vec<&str> = s.split('-').collect();
     groups.len() == 5
-        && groups.iter().zip([8, 4, 4, 4, 12]).all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 fn is_numeric_backup_id(s: &str) -> bool {
-    (6..=64).contains(&s.len()) && s.split('-').all(|g| !g.is_empty() && g.bytes().all(|b| b.is_ascii_digit()))
+    (6..=64).contains(&s.len())
+        && s.split('-')
+            .all(|g| !g.is_empty() && g.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Which backup to restore from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub enum BackupRef {
+    /// The newest usable backup, resolved at restore time.
+    Latest,
     Id(BackupId),
 }
 
 impl BackupRef {
     pub fn parse(raw: &str) -> Result<Self, String> {
-        BackupId::parse(raw).map(Self::Id)
+        if raw == "latest" {
+            return Ok(Self::Latest);
+        }
+        BackupId::parse(raw)
+            .map(Self::Id)
+            .map_err(|e| format!("{e}, or \"latest\""))
+    }
+}
+
+impl TryFrom<String> for BackupRef {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        Self::parse(&s)
+    }
+}
+
+impl From<BackupRef> for String {
+    fn from(v: BackupRef) -> String {
+        match v {
+            BackupRef::Latest => "latest".into(),
+            BackupRef::Id(id) => id.0,
+        }
     }
 }
 
 /// A Tencent region such as `ap-guangzhou` or `ap-shanghai-fsi`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct Region(String);
+
+impl TryFrom<String> for Region {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        Self::parse(&s)
+    }
+}
+
+impl From<Region> for String {
+    fn from(v: Region) -> String {
+        v.0
+    }
+}
 
 impl Region {
     pub fn parse(raw: &str) -> Result<Self, String> {
@@ -91,7 +162,9 @@ impl Region {
             && raw.starts_with(|c: char| c.is_ascii_lowercase())
             && !raw.ends_with('-')
             && !raw.contains("--")
-            && raw.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
         if ok {
             Ok(Self(raw.to_owned()))
         } else {
@@ -138,6 +211,10 @@ pub struct RestoreRequest {
     /// `None` means the configured default region.
     pub region: Option<Region>,
     pub reason: Option<Reason>,
+    /// Raw `callbackUrl`; checked against the callback policy by the handler.
+    pub callback_url: Option<String>,
+    pub wait_for_completion: bool,
+    pub dry_run: bool,
 }
 
 /// Why a body is not a valid restore request. All are 400s; messages name the field.
@@ -167,7 +244,15 @@ impl PayloadError {
     }
 }
 
-const FIELDS: &[&str] = &["redisId", "backupId", "region", "reason"];
+const FIELDS: &[&str] = &[
+    "redisId",
+    "backupId",
+    "region",
+    "reason",
+    "callbackUrl",
+    "waitForCompletion",
+    "dryRun",
+];
 
 impl RestoreRequest {
     /// Parses the raw (already verified) body.
@@ -179,8 +264,19 @@ impl RestoreRequest {
         Ok(Self {
             redis_id: RedisId::parse(redis_id).map_err(|r| invalid("redisId", r))?,
             backup: BackupRef::parse(backup).map_err(|r| invalid("backupId", r))?,
-            region: object.optional_str("region")?.map(Region::parse).transpose().map_err(|r| invalid("region", r))?,
-            reason: object.optional_str("reason")?.map(Reason::parse).transpose().map_err(|r| invalid("reason", r))?,
+            region: object
+                .optional_str("region")?
+                .map(Region::parse)
+                .transpose()
+                .map_err(|r| invalid("region", r))?,
+            reason: object
+                .optional_str("reason")?
+                .map(Reason::parse)
+                .transpose()
+                .map_err(|r| invalid("reason", r))?,
+            callback_url: object.optional_str("callbackUrl")?.map(str::to_owned),
+            wait_for_completion: object.optional_bool("waitForCompletion")?.unwrap_or(false),
+            dry_run: object.optional_bool("dryRun")?.unwrap_or(false),
         })
     }
 }
@@ -216,6 +312,14 @@ impl Object {
 
     pub(crate) fn required_str(&self, field: &'static str) -> Result<&str, PayloadError> {
         self.optional_str(field)?.ok_or(PayloadError::MissingField(field))
+    }
+
+    pub(crate) fn optional_bool(&self, field: &'static str) -> Result<Option<bool>, PayloadError> {
+        match self.get(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(_) => Err(invalid(field, "must be true or false".into())),
+        }
     }
 
     /// `null` is treated as absent.
@@ -276,14 +380,49 @@ mod tests {
     fn region_and_reason_are_optional() {
         let r = parse(r#"{"redisId":"crs-izbob1wh","backupId":"678362566696298532848117"}"#).expect("valid");
         assert_eq!((r.region, r.reason), (None, None));
+        assert!(!r.dry_run && !r.wait_for_completion && r.callback_url.is_none());
+    }
+
+    #[test]
+    fn latest_and_the_callback_options_parse() {
+        let r = parse(
+            r#"{"redisId":"crs-izbob1wh","backupId":"latest","callbackUrl":"https://h.example/x","waitForCompletion":true,"dryRun":false}"#,
+        )
+        .expect("valid");
+        assert_eq!(r.backup, BackupRef::Latest);
+        assert!(r.wait_for_completion && !r.dry_run);
+        assert_eq!(r.callback_url.as_deref(), Some("https://h.example/x"));
+        let err = parse(r#"{"redisId":"crs-izbob1wh","backupId":"latest","dryRun":"yes"}"#).expect_err("bool");
+        assert_eq!(
+            err,
+            PayloadError::InvalidField {
+                field: "dryRun",
+                reason: "must be true or false".into()
+            }
+        );
+    }
+
+    #[test]
+    fn domain_types_round_trip_through_serde_and_refuse_invalid_values() {
+        let id: RedisId = serde_json::from_str("\"crs-izbob1wh\"").expect("valid");
+        assert_eq!(serde_json::to_string(&id).expect("serializes"), "\"crs-izbob1wh\"");
+        assert!(serde_json::from_str::<RedisId>("\"crs-X\"").is_err());
+        let latest: BackupRef = serde_json::from_str("\"latest\"").expect("valid");
+        assert_eq!(latest, BackupRef::Latest);
     }
 
     #[test]
     fn each_invalid_input_names_its_field() {
         let cases: &[(&str, PayloadError)] = &[
-            (r#"{"backupId":"e824aecc-ef5e-11e6-a2c7-525400082493"}"#, PayloadError::MissingField("redisId")),
+            (
+                r#"{"backupId":"e824aecc-ef5e-11e6-a2c7-525400082493"}"#,
+                PayloadError::MissingField("redisId"),
+            ),
             (r#"{"redisId":"crs-izbob1wh"}"#, PayloadError::MissingField("backupId")),
-            (r#"{"redisId":"crs-izbob1wh","backupId":"x","extra":1}"#, PayloadError::UnknownField("extra".into())),
+            (
+                r#"{"redisId":"crs-izbob1wh","backupId":"x","extra":1}"#,
+                PayloadError::UnknownField("extra".into()),
+            ),
             (
                 r#"{"redisId":"crs-izbob1wh","redisId":"crs-aaaaaaaa","backupId":"x"}"#,
                 PayloadError::DuplicateField("redisId".into()),
@@ -296,13 +435,31 @@ mod tests {
             Err(PayloadError::InvalidField { field, .. }) => field,
             other => panic!("{body}: {other:?}"),
         };
-        assert_eq!(field_of(r#"{"redisId":"crs-IZBOB1WH","backupId":"e824aecc-ef5e-11e6-a2c7-525400082493"}"#), "redisId");
-        assert_eq!(field_of(r#"{"redisId":"crs-izbob1wh ","backupId":"e824aecc-ef5e-11e6-a2c7-525400082493"}"#), "redisId");
+        assert_eq!(
+            field_of(r#"{"redisId":"crs-IZBOB1WH","backupId":"e824aecc-ef5e-11e6-a2c7-525400082493"}"#),
+            "redisId"
+        );
+        assert_eq!(
+            field_of(r#"{"redisId":"crs-izbob1wh ","backupId":"e824aecc-ef5e-11e6-a2c7-525400082493"}"#),
+            "redisId"
+        );
         // Cyrillic "о" instead of Latin "o": a look-alike must not pass.
-        assert_eq!(field_of(r#"{"redisId":"crs-izbоb1wh","backupId":"e824aecc-ef5e-11e6-a2c7-525400082493"}"#), "redisId");
-        assert_eq!(field_of(r#"{"redisId":5,"backupId":"e824aecc-ef5e-11e6-a2c7-525400082493"}"#), "redisId");
-        assert_eq!(field_of(r#"{"redisId":"crs-izbob1wh","backupId":"e824aecc-ef5e-11e6-a2c7"}"#), "backupId");
-        assert_eq!(field_of(r#"{"redisId":"crs-izbob1wh","backupId":"../../etc"}"#), "backupId");
+        assert_eq!(
+            field_of(r#"{"redisId":"crs-izbоb1wh","backupId":"e824aecc-ef5e-11e6-a2c7-525400082493"}"#),
+            "redisId"
+        );
+        assert_eq!(
+            field_of(r#"{"redisId":5,"backupId":"e824aecc-ef5e-11e6-a2c7-525400082493"}"#),
+            "redisId"
+        );
+        assert_eq!(
+            field_of(r#"{"redisId":"crs-izbob1wh","backupId":"e824aecc-ef5e-11e6-a2c7"}"#),
+            "backupId"
+        );
+        assert_eq!(
+            field_of(r#"{"redisId":"crs-izbob1wh","backupId":"../../etc"}"#),
+            "backupId"
+        );
         assert_eq!(
             field_of(r#"{"redisId":"crs-izbob1wh","backupId":"678362566696298532848117","region":"AP"}"#),
             "region"
@@ -318,8 +475,14 @@ mod tests {
         for body in ["", "[]", "\"x\"", "{", "{\"redisId\":}", "\u{0}"] {
             assert!(matches!(parse(body), Err(PayloadError::MalformedJson(_))), "{body:?}");
         }
-        assert!(matches!(RestoreRequest::parse(b"{\"a\xff\":1}"), Err(PayloadError::MalformedJson(_))));
+        assert!(matches!(
+            RestoreRequest::parse(b"{\"a\xff\":1}"),
+            Err(PayloadError::MalformedJson(_))
+        ));
         let deep = "[".repeat(10_000);
-        assert!(matches!(parse(&format!("{{\"redisId\":{deep}")), Err(PayloadError::MalformedJson(_))));
+        assert!(matches!(
+            parse(&format!("{{\"redisId\":{deep}")),
+            Err(PayloadError::MalformedJson(_))
+        ));
     }
 }

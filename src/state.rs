@@ -6,7 +6,9 @@ use std::time::Duration;
 use aws_config::BehaviorVersion;
 use aws_config::timeout::TimeoutConfig;
 
+use crate::callback::CallbackClient;
 use crate::config::Config;
+use crate::invoke::Invoker;
 use crate::secrets::{Secrets, SecretsClient};
 use crate::tencent::TencentClient;
 
@@ -15,21 +17,62 @@ pub struct AppState {
     pub config: Config,
     pub secrets: Secrets,
     pub tencent: TencentClient,
+    pub callback: CallbackClient,
+    pub invoker: Invoker,
 }
 
 impl AppState {
-    pub fn new(config: Config, secrets_sdk: aws_sdk_secretsmanager::Client, http: reqwest::Client) -> Self {
-        let secrets = Secrets::new(SecretsClient::new(secrets_sdk), config.secret_ids.clone(), config.secrets_ttl);
+    /// Wiring with a local invoker (background tasks); see [`AppState::with_invoker`].
+    pub fn new(
+        config: Config,
+        secrets_sdk: aws_sdk_secretsmanager::Client,
+        http: reqwest::Client,
+    ) -> Result<Self, reqwest::Error> {
+        if config.callback_policy.allow_loopback {
+            tracing::warn!(
+                "CALLBACK_ALLOW_LOOPBACK is on: callbacks may go to http:// and loopback addresses. \
+                 This is for local development only and must never be set in a deployment."
+            );
+        }
+        let secrets = Secrets::new(
+            SecretsClient::new(secrets_sdk),
+            config.secret_ids.clone(),
+            config.secrets_ttl,
+        );
         let tencent = TencentClient::new(http, config.tencent.clone());
-        Self { config, secrets, tencent }
+        let callback = CallbackClient::new(config.callback_policy.clone(), config.callback_retry)?;
+        Ok(Self {
+            config,
+            secrets,
+            tencent,
+            callback,
+            invoker: Invoker::Local,
+        })
+    }
+
+    pub fn with_invoker(mut self, invoker: Invoker) -> Self {
+        self.invoker = invoker;
+        self
     }
 
     /// Production wiring: AWS settings from the environment (credentials and region come from
     /// Lambda's variables; `AWS_ENDPOINT_URL[_SECRETS_MANAGER]` redirects to a local server).
     /// Nothing here touches the network: clients connect on first use.
     pub async fn from_env(config: Config) -> Result<Self, reqwest::Error> {
-        let aws = aws_config::defaults(BehaviorVersion::latest()).timeout_config(aws_timeouts()).load().await;
-        Ok(Self::new(config, aws_sdk_secretsmanager::Client::new(&aws), http_client()?))
+        let aws = aws_config::defaults(BehaviorVersion::latest())
+            .timeout_config(aws_timeouts())
+            .load()
+            .await;
+        let state = Self::new(config, aws_sdk_secretsmanager::Client::new(&aws), http_client()?)?;
+        // On Lambda, continue in a fresh asynchronous invocation of this same function.
+        let invoker = match std::env::var("AWS_LAMBDA_FUNCTION_NAME") {
+            Ok(name) if !name.is_empty() && std::env::var("CRS_RESTORE_LOCAL_ADDR").is_err() => Invoker::Lambda {
+                client: aws_sdk_lambda::Client::new(&aws),
+                function_name: name,
+            },
+            _ => Invoker::Local,
+        };
+        Ok(state.with_invoker(invoker))
     }
 }
 

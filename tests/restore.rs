@@ -309,10 +309,12 @@ for_both_apis! {
 async fn a_password_free_instance_restores_under_api_3_and_is_a_configuration_error_under_api_2() {
     let body = restore_body("crs-pwfree01", "44444444-4444-4444-8444-444444444444");
     let v3 = Harness::new(ApiVersion::V3).await;
-    v3.put_secret("instances/crs-pwfree01", r#"{"passwordFree": true}"#).await;
+    v3.put_secret("instances/crs-pwfree01", r#"{"passwordFree": true}"#)
+        .await;
     assert_eq!(v3.restore(&body).await.status, 202);
     let v2 = Harness::new(ApiVersion::V2).await;
-    v2.put_secret("instances/crs-pwfree01", r#"{"passwordFree": true}"#).await;
+    v2.put_secret("instances/crs-pwfree01", r#"{"passwordFree": true}"#)
+        .await;
     let reply = v2.restore(&body).await;
     assert_eq!((reply.status, reply.code()), (500, "ConfigurationError"));
     assert_eq!(v2.sandbox.calls("RestoreInstance"), 0);
@@ -320,14 +322,18 @@ async fn a_password_free_instance_restores_under_api_3_and_is_a_configuration_er
 
 #[tokio::test]
 async fn the_hmac_sha256_signature_method_is_accepted_by_the_sandbox() {
-    let h = Harness::builder(ApiVersion::V2).env("TENCENT_SIGNATURE_METHOD", "HmacSHA256").build().await;
+    let h = Harness::builder(ApiVersion::V2)
+        .env("TENCENT_SIGNATURE_METHOD", "HmacSHA256")
+        .build()
+        .await;
     assert_eq!(h.restore(&restore_body(REDIS_ID, BACKUP_ID)).await.status, 202);
 }
 
 #[tokio::test]
 async fn an_event_that_is_not_a_function_url_request_is_refused() {
     let h = Harness::new(ApiVersion::V2).await;
-    let answer = crs_restore::handler::handle_event(&h.state, json!({"redisId": REDIS_ID, "backupId": BACKUP_ID})).await;
+    let answer =
+        crs_restore::handler::handle_event(&h.state, json!({"redisId": REDIS_ID, "backupId": BACKUP_ID})).await;
     assert_eq!(answer["error"]["code"], "UnrecognizedEvent");
     assert_eq!(h.restores(), 0);
 }

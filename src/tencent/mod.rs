@@ -68,11 +68,18 @@ impl Endpoint {
         let host = url.host_str().ok_or_else(|| format!("{raw:?} has no host"))?.to_owned();
         let loopback = host == "localhost"
             || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
-            || host.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+            || host
+                .trim_matches(['[', ']'])
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
         match url.scheme() {
             "https" => {}
             "http" if loopback => {}
-            _ => return Err(format!("{raw:?} must use https (plain http is only allowed to a loopback address)")),
+            _ => {
+                return Err(format!(
+                    "{raw:?} must use https (plain http is only allowed to a loopback address)"
+                ));
+            }
         }
         if !url.username().is_empty() || url.password().is_some() || url.query().is_some() {
             return Err(format!("{raw:?} must not carry credentials or a query string"));
@@ -97,6 +104,87 @@ pub struct TencentConfig {
 
 /// A RestoreInstance task id (`data.requestId` in API 2.0, `TaskId` in 3.0).
 pub type TaskId = i64;
+
+/// Where a restore task is. Both generations' encodings map here, case-insensitively.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskStatus {
+    Pending,
+    Running,
+    Succeeded,
+    Failed,
+    /// A value neither documentation lists: treated as still running until the wait times out.
+    Unknown,
+}
+
+impl TaskStatus {
+    /// API 2.0 `data.status`: 0 to run, 1 running, 2 succeeded, 3 failed, -1 error.
+    pub fn from_v2(code: i64) -> Self {
+        match code {
+            0 => Self::Pending,
+            1 => Self::Running,
+            2 => Self::Succeeded,
+            3 | -1 => Self::Failed,
+            _ => Self::Unknown,
+        }
+    }
+
+    /// API 3.0 `Status`: preparing, running, succeed, failed, error (any case).
+    pub fn from_v3(status: &str) -> Self {
+        match status.trim().to_ascii_lowercase().as_str() {
+            "preparing" => Self::Pending,
+            "running" => Self::Running,
+            "succeed" | "succeeded" | "success" => Self::Succeeded,
+            "failed" | "error" => Self::Failed,
+            _ => Self::Unknown,
+        }
+    }
+
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Succeeded | Self::Failed)
+    }
+}
+
+/// One backup as listed by Tencent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Backup {
+    pub id: String,
+    /// `YYYY-MM-DD HH:MM:SS` as Tencent reports it.
+    pub start_time: String,
+    pub status: i64,
+    pub locked: bool,
+}
+
+impl Backup {
+    fn parse(v: &Value, version: ApiVersion) -> Option<Self> {
+        let (id, start, status, locked) = match version {
+            ApiVersion::V2 => ("backupId", "startTime", "status", "locked"),
+            ApiVersion::V3 => ("BackupId", "StartTime", "Status", "Locked"),
+        };
+        Some(Self {
+            id: v.get(id).and_then(|i| {
+                i.as_str()
+                    .map(str::to_owned)
+                    .or_else(|| lenient_i64(i).map(|n| n.to_string()))
+            })?,
+            start_time: v.get(start).and_then(Value::as_str).unwrap_or_default().to_owned(),
+            status: v.get(status).and_then(lenient_i64)?,
+            locked: v.get(locked).and_then(lenient_i64).is_some_and(|l| l != 0),
+        })
+    }
+
+    /// Restorable: status 2 ("normal") and not locked by another task.
+    pub fn is_usable(&self) -> bool {
+        self.status == 2 && !self.locked
+    }
+}
+
+/// What DescribeRedis / DescribeInstances says about an instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceInfo {
+    pub name: String,
+    /// 2 = running; anything else cannot be restored now.
+    pub status: Option<i64>,
+}
 
 /// Cap on an answer's size: Tencent's are tiny; anything bigger is not Tencent.
 const MAX_RESPONSE_BYTES: usize = 1 << 20;
@@ -134,7 +222,11 @@ impl TencentClient {
                 )));
             }
             (ApiVersion::V2, InstancePassword::Password(pw)) => {
-                let params = [("redisId", redis_id.as_str()), ("password", pw.expose()), ("backupId", backup_id.as_str())];
+                let params = [
+                    ("redisId", redis_id.as_str()),
+                    ("password", pw.expose()),
+                    ("backupId", backup_id.as_str()),
+                ];
                 self.call(creds, region, ACTION, &params, Value::Null).await?
             }
             (ApiVersion::V3, password) => {
@@ -149,8 +241,109 @@ impl TencentClient {
             ApiVersion::V2 => data.pointer("/data/requestId"),
             ApiVersion::V3 => data.get("TaskId"),
         };
-        task.and_then(lenient_i64)
-            .ok_or_else(|| TencentError::Malformed { action: ACTION, detail: "no task id in the answer".into() })
+        task.and_then(lenient_i64).ok_or_else(|| TencentError::Malformed {
+            action: ACTION,
+            detail: "no task id in the answer".into(),
+        })
+    }
+
+    /// Reads a restore task's status (DescribeTaskInfo). Read-only: safe to retry.
+    pub async fn describe_task(
+        &self,
+        creds: &TencentCredentials,
+        region: &Region,
+        task_id: TaskId,
+    ) -> Result<TaskStatus, TencentError> {
+        const ACTION: &str = "DescribeTaskInfo";
+        let id = task_id.to_string();
+        let data = self
+            .call(creds, region, ACTION, &[("requestId", &id)], json!({"TaskId": task_id}))
+            .await?;
+        let status = match self.config.version {
+            ApiVersion::V2 => data
+                .pointer("/data/status")
+                .and_then(lenient_i64)
+                .map(TaskStatus::from_v2),
+            ApiVersion::V3 => data.get("Status").and_then(Value::as_str).map(TaskStatus::from_v3),
+        };
+        status.ok_or_else(|| TencentError::Malformed {
+            action: ACTION,
+            detail: "no task status".into(),
+        })
+    }
+
+    /// All backups of an instance (GetRedisBackupList / DescribeInstanceBackups), every page.
+    pub async fn list_backups(
+        &self,
+        creds: &TencentCredentials,
+        region: &Region,
+        redis_id: &RedisId,
+    ) -> Result<Vec<Backup>, TencentError> {
+        const PAGE: usize = 100;
+        let action = match self.config.version {
+            ApiVersion::V2 => "GetRedisBackupList",
+            ApiVersion::V3 => "DescribeInstanceBackups",
+        };
+        let mut backups = Vec::new();
+        // Backups are kept for 7 days, so a handful of pages at most; the cap stops a runaway.
+        for page in 0..20 {
+            let (limit, offset) = (PAGE.to_string(), (page * PAGE).to_string());
+            let body = json!({"InstanceId": redis_id.as_str(), "Limit": PAGE, "Offset": page * PAGE});
+            let params = [
+                ("redisId", redis_id.as_str()),
+                ("limit", limit.as_str()),
+                ("offset", offset.as_str()),
+            ];
+            let data = self.call(creds, region, action, &params, body).await?;
+            let (items, total) = match self.config.version {
+                ApiVersion::V2 => (data.pointer("/data/redisBackupSet"), data.get("totalCount")),
+                ApiVersion::V3 => (data.get("BackupSet"), data.get("TotalCount")),
+            };
+            let items = items.and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+            let parsed: Vec<Backup> = items
+                .iter()
+                .filter_map(|b| Backup::parse(b, self.config.version))
+                .collect();
+            let count = items.len();
+            backups.extend(parsed);
+            let total = total
+                .and_then(lenient_i64)
+                .and_then(|t| usize::try_from(t).ok())
+                .unwrap_or(0);
+            if count < PAGE || backups.len() >= total {
+                break;
+            }
+        }
+        Ok(backups)
+    }
+
+    /// One instance's name and status (DescribeRedis / DescribeInstances), `None` if unknown.
+    pub async fn describe_instance(
+        &self,
+        creds: &TencentCredentials,
+        region: &Region,
+        redis_id: &RedisId,
+    ) -> Result<Option<InstanceInfo>, TencentError> {
+        let action = match self.config.version {
+            ApiVersion::V2 => "DescribeRedis",
+            ApiVersion::V3 => "DescribeInstances",
+        };
+        let params = [("redisId", redis_id.as_str()), ("limit", "10"), ("offset", "0")];
+        let body = json!({"InstanceId": redis_id.as_str(), "Limit": 10, "Offset": 0});
+        let data = self.call(creds, region, action, &params, body).await?;
+        let (items, id_key, name_key, status_key) = match self.config.version {
+            ApiVersion::V2 => (data.pointer("/data/redisSet"), "redisId", "redisName", "status"),
+            ApiVersion::V3 => (data.get("InstanceSet"), "InstanceId", "InstanceName", "Status"),
+        };
+        let found = items
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .find(|i| i.get(id_key).and_then(Value::as_str) == Some(redis_id.as_str()));
+        Ok(found.map(|i| InstanceInfo {
+            name: i.get(name_key).and_then(Value::as_str).unwrap_or_default().to_owned(),
+            status: i.get(status_key).and_then(lenient_i64),
+        }))
     }
 
     /// Signs and sends one action; returns the answer's payload (the whole v2 object or the v3
@@ -176,21 +369,34 @@ impl TencentClient {
                     (action, region.as_str(), timestamp, nonce),
                     v2_params,
                 );
-                self.http.post(ep.url.clone()).header("content-type", "application/x-www-form-urlencoded").body(body)
+                self.http
+                    .post(ep.url.clone())
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(body)
             }
             ApiVersion::V3 => {
                 let body = serde_json::to_vec(&v3_body).unwrap_or_default();
                 let headers = v3::request_headers(creds, &ep.host_header, (action, region.as_str(), timestamp), &body);
-                headers.into_iter().fold(self.http.post(ep.url.clone()), |r, (k, v)| r.header(k, v)).body(body)
+                headers
+                    .into_iter()
+                    .fold(self.http.post(ep.url.clone()), |r, (k, v)| r.header(k, v))
+                    .body(body)
             }
         };
         let timeout = self.config.timeout;
-        let mut response = request.timeout(timeout).send().await.map_err(|e| transport(action, &e, timeout))?;
+        let mut response = request
+            .timeout(timeout)
+            .send()
+            .await
+            .map_err(|e| transport(action, &e, timeout))?;
         let status = response.status().as_u16();
         let mut body = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(|e| transport(action, &e, timeout))? {
             if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
-                return Err(TencentError::Malformed { action, detail: "answer larger than 1 MiB".into() });
+                return Err(TencentError::Malformed {
+                    action,
+                    detail: "answer larger than 1 MiB".into(),
+                });
             }
             body.extend_from_slice(&chunk);
         }
@@ -209,9 +415,15 @@ impl TencentClient {
 fn transport(action: &'static str, e: &reqwest::Error, timeout: Duration) -> TencentError {
     if e.is_connect() {
         // Covers refused connections, DNS, TLS and connect timeouts: nothing was sent.
-        TencentError::Unreachable { action, detail: "connection failed".into() }
+        TencentError::Unreachable {
+            action,
+            detail: "connection failed".into(),
+        }
     } else if e.is_timeout() {
-        TencentError::Timeout { action, seconds: timeout.as_secs() }
+        TencentError::Timeout {
+            action,
+            seconds: timeout.as_secs(),
+        }
     } else {
         TencentError::Interrupted { action }
     }
@@ -249,9 +461,15 @@ mod tests {
     #[test]
     fn the_signed_host_forms_follow_the_url() {
         let ep = Endpoint::parse("http://127.0.0.1:9001/v2/index.php").expect("valid");
-        assert_eq!((ep.host.as_str(), ep.host_header.as_str(), ep.url.path()), ("127.0.0.1", "127.0.0.1:9001", "/v2/index.php"));
+        assert_eq!(
+            (ep.host.as_str(), ep.host_header.as_str(), ep.url.path()),
+            ("127.0.0.1", "127.0.0.1:9001", "/v2/index.php")
+        );
         let ep = Endpoint::parse("https://redis.tencentcloudapi.com").expect("valid");
-        assert_eq!((ep.host_header.as_str(), ep.url.path()), ("redis.tencentcloudapi.com", "/"));
+        assert_eq!(
+            (ep.host_header.as_str(), ep.url.path()),
+            ("redis.tencentcloudapi.com", "/")
+        );
     }
 
     #[test]

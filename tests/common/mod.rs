@@ -43,9 +43,8 @@ macro_rules! for_both_apis {
 }
 
 pub fn moto_endpoint() -> String {
-    std::env::var("MOTO_ENDPOINT").expect(
-        "MOTO_ENDPOINT is not set: run the integration tests with `make test`, which starts moto on loopback",
-    )
+    std::env::var("MOTO_ENDPOINT")
+        .expect("MOTO_ENDPOINT is not set: run the integration tests with `make test`, which starts moto on loopback")
 }
 
 static NEXT: AtomicUsize = AtomicUsize::new(0);
@@ -86,7 +85,9 @@ impl Builder {
         let moto = moto_endpoint();
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let prefix = format!("it-{}-{n}-{}/", std::process::id(), self.api.as_str());
-        let sandbox = sandbox::spawn(self.sandbox, "127.0.0.1:0".parse().expect("addr")).await.expect("sandbox starts");
+        let sandbox = sandbox::spawn(self.sandbox, "127.0.0.1:0".parse().expect("addr"))
+            .await
+            .expect("sandbox starts");
         let endpoint = match self.api {
             ApiVersion::V2 => sandbox.endpoint_v2(),
             ApiVersion::V3 => sandbox.endpoint_v3(),
@@ -103,8 +104,15 @@ impl Builder {
         let config = Config::from_lookup(|name| env.get(name).cloned()).expect("valid test configuration");
         let seed = local_secrets_client(&moto);
         let function_sm = local_secrets_client(self.secrets_endpoint.as_deref().unwrap_or(&moto));
-        let state = Arc::new(AppState::new(config, function_sm, http_client().expect("http client")));
-        let h = Harness { api: self.api, sandbox, state, seed, prefix, env };
+        let state = Arc::new(AppState::new(config, function_sm, http_client().expect("http client")).expect("state"));
+        let h = Harness {
+            api: self.api,
+            sandbox,
+            state,
+            seed,
+            prefix,
+            env,
+        };
         if self.seed_secrets {
             h.put_secret("signing-keys", &default_signing_keys().to_string()).await;
             h.put_secret(
@@ -153,10 +161,22 @@ pub fn sandbox_config() -> SandboxConfig {
             instance(
                 REDIS_ID,
                 Some(PASSWORD),
-                vec![backup(BACKUP_ID, 2, 0), backup(EXPIRED_BACKUP, -1, 0), backup(LOCKED_BACKUP, 1, 1)],
+                vec![
+                    backup(BACKUP_ID, 2, 0),
+                    backup(EXPIRED_BACKUP, -1, 0),
+                    backup(LOCKED_BACKUP, 1, 1),
+                ],
             ),
-            instance("crs-drill001", Some("drill-password-1"), vec![backup("33333333-3333-4333-8333-333333333333", 2, 0)]),
-            instance("crs-pwfree01", None, vec![backup("44444444-4444-4444-8444-444444444444", 2, 0)]),
+            instance(
+                "crs-drill001",
+                Some("drill-password-1"),
+                vec![backup("33333333-3333-4333-8333-333333333333", 2, 0)],
+            ),
+            instance(
+                "crs-pwfree01",
+                None,
+                vec![backup("44444444-4444-4444-8444-444444444444", 2, 0)],
+            ),
         ],
         restore_duration: std::time::Duration::from_secs(30),
         timestamp_tolerance_secs: 300,
@@ -187,7 +207,13 @@ impl Reply {
 
 impl Harness {
     pub fn builder(api: ApiVersion) -> Builder {
-        Builder { api, env: HashMap::new(), sandbox: sandbox_config(), secrets_endpoint: None, seed_secrets: true }
+        Builder {
+            api,
+            env: HashMap::new(),
+            sandbox: sandbox_config(),
+            secrets_endpoint: None,
+            seed_secrets: true,
+        }
     }
 
     pub async fn new(api: ApiVersion) -> Self {
@@ -199,13 +225,25 @@ impl Harness {
         let id = format!("{}{name}", self.prefix);
         let created = self.seed.create_secret().name(&id).secret_string(value).send().await;
         if created.is_err() {
-            self.seed.put_secret_value().secret_id(&id).secret_string(value).send().await.expect("secret updated");
+            self.seed
+                .put_secret_value()
+                .secret_id(&id)
+                .secret_string(value)
+                .send()
+                .await
+                .expect("secret updated");
         }
     }
 
     pub async fn delete_secret(&self, name: &str) {
         let id = format!("{}{name}", self.prefix);
-        self.seed.delete_secret().secret_id(&id).force_delete_without_recovery(true).send().await.expect("deleted");
+        self.seed
+            .delete_secret()
+            .secret_id(&id)
+            .force_delete_without_recovery(true)
+            .send()
+            .await
+            .expect("deleted");
     }
 
     pub fn secrets_fetched(&self) -> usize {
@@ -215,7 +253,10 @@ impl Harness {
     /// Sends an event through the real Lambda entry point.
     pub async fn invoke(&self, event: Value) -> Reply {
         let answer = handle_event(&self.state, event).await;
-        let status = answer["statusCode"].as_u64().and_then(|s| u16::try_from(s).ok()).expect("statusCode");
+        let status = answer["statusCode"]
+            .as_u64()
+            .and_then(|s| u16::try_from(s).ok())
+            .expect("statusCode");
         let body = serde_json::from_str(answer["body"].as_str().expect("body is a string")).expect("body is JSON");
         Reply { status, body }
     }
@@ -242,7 +283,12 @@ pub fn signed_event(body: &str, key: &str) -> Value {
 
 pub fn event_with(body: &str, key: &str, id: &str, timestamp: i64) -> Value {
     let mut ev = fixture("function-url-restore.json");
-    let sig = signature::sign(&WebhookSecret::parse(key).expect("test key"), id, timestamp, body.as_bytes());
+    let sig = signature::sign(
+        &WebhookSecret::parse(key).expect("test key"),
+        id,
+        timestamp,
+        body.as_bytes(),
+    );
     ev["body"] = body.into();
     ev["headers"]["webhook-id"] = id.into();
     ev["headers"]["webhook-timestamp"] = timestamp.to_string().into();
@@ -257,7 +303,10 @@ pub fn fixture(name: &str) -> Value {
 }
 
 pub fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs() as i64
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64
 }
 
 /// A loopback port with nothing listening (bound, then released).

@@ -1,0 +1,70 @@
+//! Asynchronous continuation: hands a job to a fresh invocation of this same function.
+//!
+//! On Lambda that is `Invoke` with `InvocationType=Event` on the function's own name: the event
+//! is delivered only because IAM allowed the call, and it never passes through the Function URL
+//! (whose events always carry an HTTP request context; see `event.rs`). Locally it is a
+//! background task on the same runtime.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use aws_sdk_lambda::primitives::Blob;
+use aws_sdk_lambda::types::InvocationType;
+
+use crate::job::{self, Job};
+use crate::state::AppState;
+
+/// How jobs are handed on.
+#[derive(Debug, Clone)]
+pub enum Invoker {
+    Lambda {
+        client: aws_sdk_lambda::Client,
+        function_name: String,
+    },
+    /// `make run` and tests: a task on the current runtime.
+    Local,
+}
+
+/// The hand-off did not happen: nothing was started.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("could not start the asynchronous invocation: {0}")]
+pub struct InvokeError(pub String);
+
+/// Boxed so the job → hand-off → job cycle has a nameable, `Send` type.
+pub type Dispatch<'a> = Pin<Box<dyn Future<Output = Result<(), InvokeError>> + Send + 'a>>;
+
+impl Invoker {
+    pub fn dispatch<'a>(&'a self, state: &'a Arc<AppState>, job: Job) -> Dispatch<'a> {
+        Box::pin(self.dispatch_inner(state, job))
+    }
+
+    async fn dispatch_inner(&self, state: &Arc<AppState>, job: Job) -> Result<(), InvokeError> {
+        match self {
+            Self::Local => {
+                let state = Arc::clone(state);
+                let task: Pin<Box<dyn Future<Output = job::JobReport> + Send>> =
+                    Box::pin(async move { job::run(&state, job, None).await });
+                tokio::spawn(task);
+                Ok(())
+            }
+            Self::Lambda { client, function_name } => {
+                let payload = serde_json::to_vec(&job::envelope(&job)).map_err(|e| InvokeError(e.to_string()))?;
+                let out = client
+                    .invoke()
+                    .function_name(function_name)
+                    .invocation_type(InvocationType::Event)
+                    .payload(Blob::new(payload))
+                    .send()
+                    .await
+                    .map_err(|e| InvokeError(aws_sdk_lambda::error::DisplayErrorContext(e).to_string()))?;
+                // An accepted asynchronous invocation answers 202.
+                if out.status_code() == 202 {
+                    Ok(())
+                } else {
+                    Err(InvokeError(format!("Lambda answered {}", out.status_code())))
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,409 @@
+//! Asynchronous restore jobs: what runs after a request was accepted with a callback URL, and
+//! the watch that follows a task to its end, across invocations when one would time out.
+//!
+//! A job arrives as `{"crsRestoreJob": {...}}` from our own `Invoke` (trusted because only IAM
+//! could deliver it); its fields are re-validated on the way in all the same.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::audit::Audit;
+use crate::callback::{CallbackEvent, CallbackUrl};
+use crate::error::RestoreError;
+use crate::payload::{BackupId, BackupRef, RedisId, Region};
+use crate::restore::{self, Outcome, Target, WaitEnd};
+use crate::state::AppState;
+use crate::tencent::{TaskStatus, unix_now};
+
+/// The event key of a job; a Function URL event can never have it at the top level.
+pub const ENVELOPE_KEY: &str = "crsRestoreJob";
+
+/// Time kept back from the invocation's deadline for the hand-off and the last callback.
+const HANDOFF_MARGIN: Duration = Duration::from_secs(60);
+
+/// A restore to run (or a task to keep watching) in an asynchronous invocation.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Job {
+    pub delivery_id: String,
+    /// `webhook`, `slack` or `drill`.
+    pub source: String,
+    /// Who asked: the verifying key id, the Slack user, or the scheduler.
+    pub caller: String,
+    pub redis_id: RedisId,
+    pub backup: BackupRef,
+    pub region: Region,
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub callback_url: Option<CallbackUrl>,
+    #[serde(default)]
+    pub wait: bool,
+    #[serde(default)]
+    pub dry_run: bool,
+    #[serde(default)]
+    pub drill: bool,
+    /// Set once the restore has started and a later invocation keeps watching it.
+    #[serde(default)]
+    pub watch: Option<Watch>,
+}
+
+/// The state of a watch handed from one invocation to the next.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Watch {
+    pub task_id: i64,
+    pub backup_id: BackupId,
+    #[serde(default)]
+    pub backup_start_time: Option<String>,
+    /// Unix milliseconds when RestoreInstance answered.
+    pub started_at_ms: i64,
+    /// Unix seconds after which the wait gives up (`WAIT_TIMEOUT_SECONDS` from the start).
+    pub wait_until: i64,
+    pub polls: u32,
+    pub handoffs: u32,
+}
+
+pub fn envelope(job: &Job) -> Value {
+    json!({ ENVELOPE_KEY: job })
+}
+
+/// What a job did, for its audit line and for direct invokers (drills).
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobReport {
+    pub outcome: &'static str,
+    pub error_code: Option<String>,
+    pub task_id: Option<i64>,
+    pub backup_id: Option<String>,
+    pub backup_start_time: Option<String>,
+    pub duration_seconds: Option<u64>,
+    pub callbacks: Vec<String>,
+}
+
+impl JobReport {
+    fn new(outcome: &'static str) -> Self {
+        Self {
+            outcome,
+            error_code: None,
+            task_id: None,
+            backup_id: None,
+            backup_start_time: None,
+            duration_seconds: None,
+            callbacks: Vec::new(),
+        }
+    }
+
+    pub fn to_json(&self) -> Value {
+        json!({
+            "outcome": self.outcome,
+            "errorCode": self.error_code,
+            "taskId": self.task_id,
+            "backupId": self.backup_id,
+            "backupStartTime": self.backup_start_time,
+            "durationSeconds": self.duration_seconds,
+            "callbacks": self.callbacks,
+        })
+    }
+}
+
+/// Runs a job to its end (or to a hand-off). Never fails: every failure becomes a callback
+/// event and an audit line.
+pub async fn run(state: &Arc<AppState>, job: Job, deadline: Option<Instant>) -> JobReport {
+    let started = Instant::now();
+    let mut audit = Audit::new(source_name(&job.source));
+    audit.phase = if job.watch.is_some() { "watch" } else { "job" };
+    audit.delivery_id = Some(job.delivery_id.clone());
+    audit.key_id = Some(job.caller.clone());
+    audit.redis_id = Some(job.redis_id.clone());
+    audit.region = Some(job.region.clone());
+    audit.reason.clone_from(&job.reason);
+    if let BackupRef::Id(id) = &job.backup {
+        audit.backup_id = Some(id.clone());
+    }
+    let stop_by = deadline.map(|d| d.checked_sub(HANDOFF_MARGIN).unwrap_or(d));
+    let report = match job.watch.clone() {
+        None => start(state, &job, stop_by, deadline, &mut audit).await,
+        Some(watch) => follow(state, &job, watch, stop_by, deadline, &mut audit).await,
+    };
+    audit.task_id = report.task_id;
+    audit.callback = (!report.callbacks.is_empty()).then(|| report.callbacks.join("; "));
+    audit.emit_outcome(report.outcome, None, report.error_code.as_deref(), started.elapsed());
+    report
+}
+
+fn source_name(source: &str) -> &'static str {
+    match source {
+        "slack" => "slack",
+        "drill" => "drill",
+        _ => "webhook",
+    }
+}
+
+async fn start(
+    state: &Arc<AppState>,
+    job: &Job,
+    stop_by: Option<Instant>,
+    deadline: Option<Instant>,
+    audit: &mut Audit,
+) -> JobReport {
+    let target = Target {
+        redis_id: job.redis_id.clone(),
+        backup: job.backup.clone(),
+        region: job.region.clone(),
+    };
+    let started_ms = unix_ms();
+    match restore::execute(state, &target, job.dry_run, audit).await {
+        Err(err) => {
+            // A restore whose outcome is unknown may be running: that is a failure to report,
+            // not a rejection the caller can simply correct and retry.
+            let kind = if err.outcome_unknown() {
+                "restore.failed"
+            } else {
+                "restore.rejected"
+            };
+            let mut report = JobReport::new(if err.outcome_unknown() { "failed" } else { "rejected" });
+            report.error_code = Some(err.code());
+            let mut event = base_event(job, kind);
+            event.error = Some(error_json(&err));
+            if let BackupRef::Id(id) = &job.backup {
+                event.backup_id = Some(id.to_string());
+            }
+            notify(state, job, &event, deadline, &mut report).await;
+            report
+        }
+        Ok(Outcome::DryRunOk {
+            backup,
+            instance_name: _,
+        }) => {
+            let mut report = JobReport::new("dry-run-ok");
+            report.backup_id = Some(backup.id.to_string());
+            report.backup_start_time.clone_from(&backup.start_time);
+            let mut event = base_event(job, "restore.succeeded");
+            event.dry_run = Some(true);
+            event.backup_id = Some(backup.id.to_string());
+            event.backup_start_time = backup.start_time;
+            notify(state, job, &event, deadline, &mut report).await;
+            report
+        }
+        Ok(Outcome::Started { task_id, backup }) => {
+            let mut report = JobReport::new("started");
+            report.task_id = Some(task_id);
+            report.backup_id = Some(backup.id.to_string());
+            report.backup_start_time.clone_from(&backup.start_time);
+            let mut event = base_event(job, "restore.started");
+            event.task_id = Some(task_id);
+            event.backup_id = Some(backup.id.to_string());
+            event.backup_start_time.clone_from(&backup.start_time);
+            event.started_at = Some(rfc3339_ms(started_ms));
+            notify(state, job, &event, deadline, &mut report).await;
+            if !job.wait {
+                return report;
+            }
+            let wait_secs = i64::try_from(state.config.wait_timeout.as_secs()).unwrap_or(i64::MAX);
+            let watch = Watch {
+                task_id,
+                backup_id: backup.id,
+                backup_start_time: backup.start_time,
+                started_at_ms: started_ms,
+                wait_until: unix_now().saturating_add(wait_secs),
+                polls: 0,
+                handoffs: 0,
+            };
+            let followed = follow(state, job, watch, stop_by, deadline, audit).await;
+            merge(report, followed)
+        }
+    }
+}
+
+/// Keeps the earlier callbacks' record when the wait adds its own.
+fn merge(mut first: JobReport, then: JobReport) -> JobReport {
+    first.callbacks.extend(then.callbacks);
+    JobReport {
+        callbacks: first.callbacks,
+        ..then
+    }
+}
+
+async fn follow(
+    state: &Arc<AppState>,
+    job: &Job,
+    watch: Watch,
+    stop_by: Option<Instant>,
+    deadline: Option<Instant>,
+    audit: &mut Audit,
+) -> JobReport {
+    audit.backup_id = Some(watch.backup_id.clone());
+    let target = Target {
+        redis_id: job.redis_id.clone(),
+        backup: job.backup.clone(),
+        region: job.region.clone(),
+    };
+    let remaining = u64::try_from(watch.wait_until.saturating_sub(unix_now())).unwrap_or(0);
+    let until = Instant::now() + Duration::from_secs(remaining);
+    let end = restore::wait(state, &target, watch.task_id, until, stop_by, watch.polls).await;
+
+    let finished_ms = unix_ms();
+    let duration = u64::try_from((finished_ms - watch.started_at_ms).max(0) / 1000).unwrap_or(0);
+    let mut event = base_event(job, "restore.failed");
+    event.task_id = Some(watch.task_id);
+    event.backup_id = Some(watch.backup_id.to_string());
+    event.backup_start_time.clone_from(&watch.backup_start_time);
+    event.started_at = Some(rfc3339_ms(watch.started_at_ms));
+    let mut report = JobReport::new("failed");
+    report.task_id = Some(watch.task_id);
+    report.backup_id = Some(watch.backup_id.to_string());
+    report.backup_start_time.clone_from(&watch.backup_start_time);
+    match end {
+        WaitEnd::Finished(TaskStatus::Succeeded) => {
+            event.kind = "restore.succeeded".into();
+            report.outcome = "succeeded";
+        }
+        WaitEnd::Finished(_) => {
+            report.error_code = Some("RestoreTaskFailed".into());
+            event.error =
+                Some(json!({"code": "RestoreTaskFailed", "message": "Tencent reports the restore task as failed"}));
+        }
+        WaitEnd::TimedOut { last_error } => {
+            report.error_code = Some("WaitTimeout".into());
+            let detail = last_error
+                .map(|e| format!(" (last poll error: {e})"))
+                .unwrap_or_default();
+            event.error = Some(json!({
+                "code": "WaitTimeout",
+                "message": format!("the restore task had not finished when WAIT_TIMEOUT_SECONDS ran out{detail}; check the instance's task list"),
+            }));
+        }
+        WaitEnd::HandOff { polls } => {
+            let mut next = job.clone();
+            next.watch = Some(Watch {
+                polls,
+                handoffs: watch.handoffs + 1,
+                ..watch.clone()
+            });
+            match state.invoker.dispatch(state, next).await {
+                Ok(()) => {
+                    report.outcome = "handed-off";
+                    return report;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, task_id = watch.task_id, "could not hand the watch on");
+                    report.error_code = Some("WatchLost".into());
+                    event.error = Some(json!({
+                        "code": "WatchLost",
+                        "message": "the restore is running but could no longer be followed; check the instance's task list",
+                    }));
+                }
+            }
+        }
+    }
+    event.finished_at = Some(rfc3339_ms(finished_ms));
+    event.duration_seconds = Some(duration);
+    report.duration_seconds = Some(duration);
+    notify(state, job, &event, deadline, &mut report).await;
+    report
+}
+
+fn base_event(job: &Job, kind: &str) -> CallbackEvent {
+    CallbackEvent {
+        kind: kind.to_owned(),
+        delivery_id: job.delivery_id.clone(),
+        redis_id: job.redis_id.to_string(),
+        backup_id: None,
+        backup_start_time: None,
+        region: job.region.to_string(),
+        task_id: None,
+        started_at: None,
+        finished_at: None,
+        duration_seconds: None,
+        dry_run: None,
+        drill: job.drill.then_some(true),
+        error: None,
+    }
+}
+
+fn error_json(err: &RestoreError) -> Value {
+    let body = err.to_response(None).body;
+    body["error"].clone()
+}
+
+/// Sends the event to the job's callback, if it has one, and records how that went.
+async fn notify(
+    state: &Arc<AppState>,
+    job: &Job,
+    event: &CallbackEvent,
+    deadline: Option<Instant>,
+    report: &mut JobReport,
+) {
+    let Some(url) = &job.callback_url else {
+        return;
+    };
+    let secret = match state.secrets.signing_keys().await {
+        Ok(keys) => keys.callback_secret.clone(),
+        Err(e) => {
+            report.callbacks.push(format!("{} not sent: {e}", event.kind));
+            return;
+        }
+    };
+    let Some(secret) = secret else {
+        report.callbacks.push(format!(
+            "{} not sent: no callbackSecret in the signing keys secret",
+            event.kind
+        ));
+        return;
+    };
+    let deadline = deadline.map(|d| d.checked_sub(Duration::from_secs(2)).unwrap_or(d));
+    let delivery = state.callback.deliver(url, &secret, event, deadline).await;
+    let line = match &delivery.result {
+        Ok(status) => format!(
+            "{} delivered (HTTP {status}, {} attempt(s))",
+            event.kind, delivery.attempts
+        ),
+        Err(reason) => {
+            tracing::warn!(kind = %event.kind, host = url.host(), %reason, "callback delivery failed");
+            format!("{} failed after {} attempt(s): {reason}", event.kind, delivery.attempts)
+        }
+    };
+    report.callbacks.push(line);
+}
+
+pub fn unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// RFC 3339 in UTC, millisecond precision.
+pub fn rfc3339_ms(ms: i64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let format =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+    t.format(&format).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_job_round_trips_through_its_envelope_and_refuses_invalid_ids() {
+        let job: Job = serde_json::from_value(json!({
+            "deliveryId": "msg_1", "source": "webhook", "caller": "runbooks", "redisId": "crs-izbob1wh",
+            "backup": "latest", "region": "ap-guangzhou", "callbackUrl": "https://hooks.example.com/x", "wait": true
+        }))
+        .expect("valid job");
+        let back: Job = serde_json::from_value(envelope(&job)[ENVELOPE_KEY].clone()).expect("round trip");
+        assert_eq!(back, job);
+        let bad = json!({"deliveryId": "m", "source": "webhook", "caller": "c", "redisId": "crs-../../x",
+            "backup": "latest", "region": "ap-guangzhou"});
+        assert!(serde_json::from_value::<Job>(bad).is_err());
+    }
+
+    #[test]
+    fn timestamps_are_rfc3339_utc_with_milliseconds() {
+        assert_eq!(rfc3339_ms(1_795_674_600_123), "2026-11-26T06:30:00.123Z");
+    }
+}

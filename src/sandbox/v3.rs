@@ -1,0 +1,355 @@
+//! API 3.0 wire format (`/`, Version 2018-04-12): JSON bodies signed with TC3-HMAC-SHA256 and
+//! the `{"Response": {...}}` envelope.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, Method, header};
+use axum::response::Response;
+use serde_json::{Map, Value, json};
+
+use super::auth::{check_timestamp, check_token, credential, ct_eq, now_unix};
+use super::conn::Connection;
+use super::errors::{ApiError, Code};
+use super::faults::{Wire, answer};
+use super::state::{Page, RestoreRequest, region_id};
+use super::{Shared, json_response};
+use crate::tencent::sign::{Tc3Input, tc3_sign};
+
+const VERSION: &str = "2018-04-12";
+const SERVICE: &str = "redis";
+
+struct V3;
+
+impl V3 {
+    fn respond(mut fields: Map<String, Value>) -> Response {
+        fields.insert("RequestId".into(), request_id().into());
+        json_response(json!({ "Response": fields }))
+    }
+}
+
+impl Wire for V3 {
+    fn error_response(&self, err: &ApiError) -> Response {
+        let mut fields = Map::new();
+        fields.insert("Error".into(), json!({ "Code": err.v3_code, "Message": err.message }));
+        Self::respond(fields)
+    }
+
+    fn sample_json(&self) -> String {
+        json!({ "Response": { "TaskId": "0", "RequestId": request_id() } }).to_string()
+    }
+}
+
+/// Looks like Tencent's RequestId (a UUID); only uniqueness matters.
+fn request_id() -> String {
+    let hex = format!("{:032x}", rand::random::<u128>());
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+pub(crate) async fn handle(
+    State(shared): State<Arc<Shared>>,
+    ConnectInfo(conn): ConnectInfo<Connection>,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let action = header_str(&headers, "x-tc-action").filter(|a| !a.is_empty());
+    answer(&shared, &conn, &V3, action, || {
+        let outcome = authenticate(&shared, &method, &headers, &body).and_then(|()| dispatch(&shared, &headers, &body));
+        match outcome {
+            Ok(fields) => V3::respond(fields),
+            Err(err) => {
+                tracing::info!(action, code = %err.v3_code, reason = %err.message, "v3 request refused");
+                V3.error_response(&err)
+            }
+        }
+    })
+    .await
+}
+
+/// The parts of `Authorization: TC3-HMAC-SHA256 Credential=.., SignedHeaders=.., Signature=..`.
+#[derive(Debug, PartialEq, Eq)]
+struct Authorization<'a> {
+    secret_id: &'a str,
+    date: &'a str,
+    service: &'a str,
+    signature: &'a str,
+}
+
+fn parse_authorization(value: &str) -> Result<Authorization<'_>, &'static str> {
+    let rest = value
+        .strip_prefix("TC3-HMAC-SHA256 ")
+        .ok_or("the algorithm must be TC3-HMAC-SHA256")?;
+    let (mut credential, mut signed_headers, mut signature) = (None, None, None);
+    for part in rest.split(',') {
+        let (key, value) = part.trim().split_once('=').ok_or("expected key=value parts")?;
+        let slot = match key {
+            "Credential" => &mut credential,
+            "SignedHeaders" => &mut signed_headers,
+            "Signature" => &mut signature,
+            _ => return Err("unexpected part"),
+        };
+        if slot.replace(value).is_some() {
+            return Err("a part is repeated");
+        }
+    }
+    let credential = credential.ok_or("Credential is missing")?;
+    let mut scope = credential.split('/');
+    let (Some(secret_id), Some(date), Some(service), Some("tc3_request"), None) =
+        (scope.next(), scope.next(), scope.next(), scope.next(), scope.next())
+    else {
+        return Err("Credential must be SecretId/Date/Service/tc3_request");
+    };
+    // Newer docs allow signing x-tc-action too; this client signs exactly these two.
+    if signed_headers != Some("content-type;host") {
+        return Err("the sandbox verifies SignedHeaders=content-type;host only");
+    }
+    let signature = signature.ok_or("Signature is missing")?;
+    if signature.len() != 64 || !signature.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err("Signature must be 64 hex digits");
+    }
+    Ok(Authorization {
+        secret_id,
+        date,
+        service,
+        signature,
+    })
+}
+
+fn authenticate(shared: &Shared, method: &Method, headers: &HeaderMap, body: &[u8]) -> Result<(), ApiError> {
+    if method != Method::POST {
+        return Err(ApiError::new(
+            Code::MalformedRequest,
+            format!("the sandbox serves API 3.0 over POST only, got {method}"),
+        ));
+    }
+    if header_str(headers, "x-tc-action").is_none_or(str::is_empty) {
+        return Err(ApiError::new(Code::MissingParameter, "X-TC-Action is required"));
+    }
+    // Signed byte for byte as received: a client that signs `application/json` but sends
+    // `application/json; charset=utf-8` must fail here just as it would at Tencent.
+    let content_type = header_str(headers, header::CONTENT_TYPE.as_str()).unwrap_or_default();
+    let media_type = content_type.split(';').next().unwrap_or_default().trim();
+    if !media_type.eq_ignore_ascii_case("application/json") {
+        return Err(ApiError::new(
+            Code::MalformedRequest,
+            format!("Content-Type must be application/json, got {content_type:?}"),
+        ));
+    }
+    let authorization = header_str(headers, header::AUTHORIZATION.as_str())
+        .ok_or_else(|| ApiError::new(Code::InvalidAuthorization, "the Authorization header is missing"))
+        .and_then(|value| parse_authorization(value).map_err(|why| ApiError::new(Code::InvalidAuthorization, why)))?;
+    let credential = credential(&shared.credentials, authorization.secret_id)?;
+    let timestamp: i64 = header_str(headers, "x-tc-timestamp")
+        .ok_or_else(|| ApiError::new(Code::MissingParameter, "X-TC-Timestamp is required"))?
+        .parse()
+        .map_err(|_| ApiError::new(Code::MalformedRequest, "X-TC-Timestamp must be UNIX seconds"))?;
+    check_timestamp(timestamp, now_unix(), shared.tolerance_secs)?;
+    let host = header_str(headers, header::HOST.as_str())
+        .ok_or_else(|| ApiError::new(Code::MalformedRequest, "a Host header is required"))?;
+
+    let expected = tc3_sign(
+        credential.secret_key.as_bytes(),
+        &Tc3Input {
+            http_method: "POST",
+            query: "",
+            content_type,
+            host,
+            payload: body,
+            service: SERVICE,
+            timestamp,
+        },
+    );
+    if authorization.date != expected.date || authorization.service != SERVICE {
+        return Err(ApiError::new(
+            Code::AuthFailure,
+            format!(
+                "the credential scope must be {}/{SERVICE}/tc3_request (the UTC date of X-TC-Timestamp)",
+                expected.date
+            ),
+        ));
+    }
+    if !ct_eq(authorization.signature.as_bytes(), expected.signature.as_bytes()) {
+        tracing::debug!(canonical_request = %expected.canonical_request, "v3 signature mismatch");
+        return Err(ApiError::new(
+            Code::AuthFailure,
+            format!(
+                "the signature does not match; the sandbox's canonical request is {:?}",
+                expected.canonical_request
+            ),
+        ));
+    }
+    check_token(credential, header_str(headers, "x-tc-token"))?;
+    match header_str(headers, "x-tc-version") {
+        None => Err(ApiError::new(Code::MissingParameter, "X-TC-Version is required")),
+        Some(VERSION) => Ok(()),
+        Some(other) => Err(ApiError::new(
+            Code::NoSuchVersion,
+            format!("Version {other} is not {VERSION}"),
+        )),
+    }
+}
+
+fn invalid(name: &str, expected: &str) -> ApiError {
+    ApiError::new(Code::InvalidParameter, format!("{name} must be {expected}"))
+}
+
+fn string_field<'a>(body: &'a Map<String, Value>, name: &str) -> Result<Option<&'a str>, ApiError> {
+    match body.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(invalid(name, "a string")),
+    }
+}
+
+fn int_field(body: &Map<String, Value>, name: &str) -> Result<Option<i64>, ApiError> {
+    match body.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(value) => value.as_i64().map(Some).ok_or_else(|| invalid(name, "an integer")),
+    }
+}
+
+fn dispatch(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<Map<String, Value>, ApiError> {
+    let body: Map<String, Value> = serde_json::from_slice(body)
+        .map_err(|e| ApiError::new(Code::MalformedRequest, format!("the body is not a JSON object: {e}")))?;
+    let region = header_str(headers, "x-tc-region").filter(|r| !r.is_empty());
+    let now = Instant::now();
+    let mut fields = Map::new();
+    match header_str(headers, "x-tc-action").unwrap_or_default() {
+        "RestoreInstance" => {
+            let request = RestoreRequest {
+                redis_id: string_field(&body, "InstanceId")?.unwrap_or_default(),
+                backup_id: string_field(&body, "BackupId")?.unwrap_or_default(),
+                password: string_field(&body, "Password")?,
+                region,
+            };
+            let task_id = shared.lock().restore(request, now)?;
+            // A string, as in Tencent's own example, although the field is typed Integer.
+            fields.insert("TaskId".into(), task_id.to_string().into());
+        }
+        "DescribeTaskInfo" => {
+            let id = match body.get("TaskId") {
+                Some(Value::Number(n)) => n.as_u64(),
+                Some(Value::String(s)) => s.parse().ok(),
+                _ => None,
+            }
+            .ok_or_else(|| invalid("TaskId", "a task id"))?;
+            let task = shared.lock().task(id, now)?;
+            fields.insert("Status".into(), task.status.v3_name().into());
+            fields.insert("StartTime".into(), task.start_time.into());
+            fields.insert("TaskType".into(), "redis备份恢复流程".into());
+            fields.insert("InstanceId".into(), task.redis_id.into());
+            fields.insert("TaskMessage".into(), task.message.into());
+        }
+        "DescribeInstanceBackups" => {
+            let page = Page::new(int_field(&body, "Limit")?, int_field(&body, "Offset")?)?;
+            let redis_id = string_field(&body, "InstanceId")?.unwrap_or_default();
+            let (total, instance, backups) = shared.lock().backups(redis_id, region, page)?;
+            let set: Vec<Value> = backups
+                .iter()
+                .map(|b| {
+                    json!({
+                        "BackupId": b.backup_id,
+                        "StartTime": b.start_time,
+                        "BackupType": if b.backup_type == "manualBackupInstance" { "0" } else { "1" },
+                        "Status": b.status,
+                        "Remark": "",
+                        "Locked": b.locked,
+                        "InstanceId": instance.redis_id,
+                        "InstanceName": instance.name,
+                        "Region": instance.region,
+                    })
+                })
+                .collect();
+            fields.insert("TotalCount".into(), total.into());
+            fields.insert("BackupSet".into(), set.into());
+        }
+        "DescribeInstances" => {
+            let page = Page::new(int_field(&body, "Limit")?, int_field(&body, "Offset")?)?;
+            let redis_id = string_field(&body, "InstanceId")?.filter(|id| !id.is_empty());
+            let (total, instances) = shared.lock().instances(redis_id, region, page);
+            let set: Vec<Value> = instances
+                .iter()
+                .map(|i| {
+                    json!({
+                        "InstanceId": i.redis_id,
+                        "InstanceName": i.name,
+                        "Status": i.status,
+                        "RegionId": region_id(&i.region),
+                        "Region": i.region,
+                        "Port": 6379,
+                        "Size": 1024.0,
+                        "NoAuth": i.password.is_none(),
+                    })
+                })
+                .collect();
+            fields.insert("TotalCount".into(), total.into());
+            fields.insert("InstanceSet".into(), set.into());
+        }
+        other => {
+            return Err(ApiError::new(
+                Code::InvalidAction,
+                format!("Action {other} is not supported"),
+            ));
+        }
+    }
+    Ok(fields)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_well_formed_authorization_header_is_split_into_its_parts() {
+        let sig = "72e494ea809ad7a8c8f7a4507b9bddcbaa8e581f516e8da2f66e2c5a96525168";
+        let value = format!(
+            "TC3-HMAC-SHA256 Credential=AKIDx/2019-02-25/redis/tc3_request, SignedHeaders=content-type;host, Signature={sig}"
+        );
+        assert_eq!(
+            parse_authorization(&value),
+            Ok(Authorization {
+                secret_id: "AKIDx",
+                date: "2019-02-25",
+                service: "redis",
+                signature: sig,
+            })
+        );
+    }
+
+    #[test]
+    fn malformed_authorization_headers_are_refused() {
+        let sig = "a".repeat(64);
+        for bad in [
+            format!("HMAC Credential=a/d/redis/tc3_request, SignedHeaders=content-type;host, Signature={sig}"),
+            format!("TC3-HMAC-SHA256 Credential=a/d/redis, SignedHeaders=content-type;host, Signature={sig}"),
+            format!("TC3-HMAC-SHA256 Credential=a/d/redis/tc3_request, SignedHeaders=host, Signature={sig}"),
+            "TC3-HMAC-SHA256 Credential=a/d/redis/tc3_request, SignedHeaders=content-type;host, Signature=zz"
+                .to_owned(),
+            "TC3-HMAC-SHA256 Credential=a/d/redis/tc3_request, SignedHeaders=content-type;host".to_owned(),
+            String::new(),
+        ] {
+            assert!(parse_authorization(&bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn request_ids_look_like_uuids() {
+        let id = request_id();
+        assert_eq!(id.len(), 36);
+        assert_eq!(id.matches('-').count(), 4);
+    }
+}
