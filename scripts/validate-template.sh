@@ -38,7 +38,12 @@ check() {
 
 # cfn-lint prints nothing when the template is clean; any warning (W...) also exits non-zero.
 check cfn-lint "$VENV/bin/cfn-lint" -- "$TEMPLATE"
-check "sam validate" "$VENV/bin/sam" validate --region "$REGION" -t "$TEMPLATE"
+# samconfig.toml sets `lint = true` for validate, which replaces the transform with the linter:
+# give the transform-only run an empty config file of its own.
+EMPTY_CONFIG="$(mktemp --suffix=.toml)"
+trap 'rm -f "$EMPTY_CONFIG"' EXIT
+echo 'version = 0.1' >"$EMPTY_CONFIG"
+check "sam validate" "$VENV/bin/sam" validate --region "$REGION" -t "$TEMPLATE" --config-file "$EMPTY_CONFIG"
 check "sam validate --lint" "$VENV/bin/sam" validate --lint --region "$REGION" -t "$TEMPLATE"
 
 if ((${#failed[@]})); then

@@ -29,11 +29,7 @@ pub struct Audit {
 
 impl Audit {
     pub fn new(source: &'static str) -> Self {
-        Self {
-            source,
-            phase: "request",
-            ..Self::default()
-        }
+        Self { source, phase: "request", ..Self::default() }
     }
 
     /// Emits the record of an HTTP answer: `rejected` for 4xx (the caller's to fix), `failed`

@@ -46,11 +46,7 @@ pub struct AllowList(Vec<Pattern>);
 
 impl AllowList {
     pub fn parse<'a>(patterns: impl IntoIterator<Item = &'a str>) -> Result<Self, String> {
-        patterns
-            .into_iter()
-            .map(Pattern::parse)
-            .collect::<Result<_, _>>()
-            .map(Self)
+        patterns.into_iter().map(Pattern::parse).collect::<Result<_, _>>().map(Self)
     }
 
     pub fn allows(&self, id: &RedisId) -> bool {
@@ -81,10 +77,7 @@ pub struct SigningKeys {
 impl SigningKeys {
     /// Parses the secret; errors name the key id and field, never a key's value.
     pub fn from_secret(id: &str, raw: &SecretString) -> Result<Self, SecretsError> {
-        let malformed = |what: String| SecretsError::Malformed {
-            id: id.to_owned(),
-            what,
-        };
+        let malformed = |what: String| SecretsError::Malformed { id: id.to_owned(), what };
         let doc: Value = serde_json::from_str(raw.expose())
             .map_err(|_| malformed("expected a JSON object {\"keys\": [...]}".into()))?;
         let Some(list) = doc.get("keys").and_then(Value::as_array) else {
@@ -95,9 +88,7 @@ impl SigningKeys {
             let key_id = match entry.get("id") {
                 Some(Value::String(s)) if !s.is_empty() && s.len() <= 64 => s.clone(),
                 _ => {
-                    return Err(malformed(format!(
-                        "keys[{i}].id must be a non-empty string of at most 64 characters"
-                    )));
+                    return Err(malformed(format!("keys[{i}].id must be a non-empty string of at most 64 characters")));
                 }
             };
             if keys.iter().any(|k: &KeyConfig| k.id == key_id) {
@@ -115,16 +106,10 @@ impl SigningKeys {
                     AllowList::parse(strs).map_err(|e| malformed(format!("key {key_id:?}: {e}")))?
                 }
                 _ => {
-                    return Err(malformed(format!(
-                        "key {key_id:?}: \"allow\" must be an array of patterns"
-                    )));
+                    return Err(malformed(format!("key {key_id:?}: \"allow\" must be an array of patterns")));
                 }
             };
-            keys.push(KeyConfig {
-                id: key_id,
-                secret,
-                allow,
-            });
+            keys.push(KeyConfig { id: key_id, secret, allow });
         }
         if keys.is_empty() {
             return Err(malformed("\"keys\" is empty: no caller could ever be verified".into()));
@@ -181,9 +166,7 @@ mod tests {
         let leaked = "whsec_c2hvcnQ=";
         let err = SigningKeys::from_secret(
             "k",
-            &SecretString::new(format!(
-                r#"{{"keys":[{{"id":"a","secret":"{leaked}","allow":["*"]}}]}}"#
-            )),
+            &SecretString::new(format!(r#"{{"keys":[{{"id":"a","secret":"{leaked}","allow":["*"]}}]}}"#)),
         )
         .expect_err("short key");
         assert!(!err.to_string().contains("c2hvcnQ"), "{err}");

@@ -36,11 +36,7 @@ impl CallbackPolicy {
                     && bare
                         .split('.')
                         .all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
-                if ok {
-                    Ok(h.to_ascii_lowercase())
-                } else {
-                    Err(format!("{h:?} is not a host name or *.domain"))
-                }
+                if ok { Ok(h.to_ascii_lowercase()) } else { Err(format!("{h:?} is not a host name or *.domain")) }
             })
             .collect()
     }
@@ -142,10 +138,7 @@ fn check_ip(ip: IpAddr, policy: &CallbackPolicy) -> Result<(), CallbackUrlError>
     if ip_allowed(ip, policy.allow_loopback) {
         Ok(())
     } else {
-        Err(CallbackUrlError(format!(
-            "resolves to a non-public address ({})",
-            ip.to_canonical()
-        )))
+        Err(CallbackUrlError(format!("resolves to a non-public address ({})", ip.to_canonical())))
     }
 }
 
@@ -270,11 +263,7 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        Self {
-            base: Duration::from_secs(1),
-            max_attempts: 6,
-            attempt_timeout: Duration::from_secs(15),
-        }
+        Self { base: Duration::from_secs(1), max_attempts: 6, attempt_timeout: Duration::from_secs(15) }
     }
 }
 
@@ -289,9 +278,7 @@ pub struct CallbackClient {
 impl CallbackClient {
     pub fn new(policy: CallbackPolicy, retry: RetryPolicy) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
-            .dns_resolver(Arc::new(GuardedResolver {
-                allow_loopback: policy.allow_loopback,
-            }))
+            .dns_resolver(Arc::new(GuardedResolver { allow_loopback: policy.allow_loopback }))
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(5))
             .user_agent(concat!("crs-restore/", env!("CARGO_PKG_VERSION")))
@@ -328,10 +315,7 @@ impl CallbackClient {
                 .await;
             let (retryable, reason, retry_after) = match sent {
                 Ok(r) if r.status().is_success() => {
-                    return DeliveryReport {
-                        attempts,
-                        result: Ok(r.status().as_u16()),
-                    };
+                    return DeliveryReport { attempts, result: Ok(r.status().as_u16()) };
                 }
                 Ok(r) => {
                     let status = r.status().as_u16();
@@ -348,20 +332,14 @@ impl CallbackClient {
                 Err(_) => (true, "connection broke".to_owned(), None),
             };
             if !retryable || attempts >= self.retry.max_attempts {
-                return DeliveryReport {
-                    attempts,
-                    result: Err(reason),
-                };
+                return DeliveryReport { attempts, result: Err(reason) };
             }
             let backoff = self.retry.base.saturating_mul(1 << (attempts - 1).min(16));
             // Full jitter on the upper half: spreads retries without shrinking them to nothing.
             let jittered = backoff.mul_f64(0.5 + rand::random::<f64>() * 0.5);
             let delay = retry_after.map_or(jittered, |ra| ra.max(jittered));
             if deadline.is_some_and(|d| Instant::now() + delay + self.retry.attempt_timeout > d) {
-                return DeliveryReport {
-                    attempts,
-                    result: Err(format!("{reason}; no time left to retry")),
-                };
+                return DeliveryReport { attempts, result: Err(format!("{reason}; no time left to retry")) };
             }
             tokio::time::sleep(delay).await;
         }

@@ -108,10 +108,7 @@ impl Config {
                     .map_err(|e| invalid("CALLBACK_ALLOWED_HOSTS", e))?,
                 allow_loopback: flag("CALLBACK_ALLOW_LOOPBACK")?,
             },
-            callback_retry: RetryPolicy {
-                base: millis("CALLBACK_RETRY_BASE_MS", 1000)?,
-                ..RetryPolicy::default()
-            },
+            callback_retry: RetryPolicy { base: millis("CALLBACK_RETRY_BASE_MS", 1000)?, ..RetryPolicy::default() },
             wait_timeout: seconds("WAIT_TIMEOUT_SECONDS", 840, 1..=86_400)?,
             poll: PollPolicy {
                 initial: millis("WAIT_POLL_INITIAL_MS", 5_000)?,
@@ -126,16 +123,9 @@ mod tests {
     use super::*;
 
     fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let base = [
-            ("SIGNING_KEYS_SECRET_ID", "keys"),
-            ("TENCENT_CREDENTIALS_SECRET_ID", "tc"),
-        ];
+        let base = [("SIGNING_KEYS_SECRET_ID", "keys"), ("TENCENT_CREDENTIALS_SECRET_ID", "tc")];
         Config::from_lookup(|name| {
-            pairs
-                .iter()
-                .chain(base.iter())
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| (*v).to_owned())
+            pairs.iter().chain(base.iter()).find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned())
         })
     }
 
@@ -148,10 +138,7 @@ mod tests {
         assert_eq!(c.secrets_ttl, Duration::from_secs(300));
         assert_eq!(c.default_region, None);
         assert_eq!(c.wait_timeout, Duration::from_secs(840));
-        assert_eq!(
-            (c.poll.initial, c.poll.max),
-            (Duration::from_secs(5), Duration::from_secs(30))
-        );
+        assert_eq!((c.poll.initial, c.poll.max), (Duration::from_secs(5), Duration::from_secs(30)));
         assert!(!c.callback_policy.allow_loopback && c.callback_policy.allowed_hosts.is_empty());
     }
 
@@ -162,20 +149,11 @@ mod tests {
             other => panic!("{other:?}"),
         };
         assert_eq!(name_of(&[("TENCENT_API_VERSION", "4")]), "TENCENT_API_VERSION");
-        assert_eq!(
-            name_of(&[("TENCENT_SIGNATURE_METHOD", "sha1")]),
-            "TENCENT_SIGNATURE_METHOD"
-        );
-        assert_eq!(
-            name_of(&[("TENCENT_ENDPOINT", "http://example.com/")]),
-            "TENCENT_ENDPOINT"
-        );
+        assert_eq!(name_of(&[("TENCENT_SIGNATURE_METHOD", "sha1")]), "TENCENT_SIGNATURE_METHOD");
+        assert_eq!(name_of(&[("TENCENT_ENDPOINT", "http://example.com/")]), "TENCENT_ENDPOINT");
         assert_eq!(name_of(&[("TENCENT_REGION", "Guangzhou")]), "TENCENT_REGION");
         assert_eq!(name_of(&[("SECRETS_TTL_SECONDS", "-1")]), "SECRETS_TTL_SECONDS");
-        assert_eq!(
-            name_of(&[("CALLBACK_ALLOW_LOOPBACK", "yes")]),
-            "CALLBACK_ALLOW_LOOPBACK"
-        );
+        assert_eq!(name_of(&[("CALLBACK_ALLOW_LOOPBACK", "yes")]), "CALLBACK_ALLOW_LOOPBACK");
         assert_eq!(name_of(&[("CALLBACK_ALLOWED_HOSTS", "a..b")]), "CALLBACK_ALLOWED_HOSTS");
         assert_eq!(name_of(&[("WAIT_TIMEOUT_SECONDS", "0")]), "WAIT_TIMEOUT_SECONDS");
         let missing = Config::from_lookup(|_| None).expect_err("missing");

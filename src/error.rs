@@ -123,19 +123,10 @@ impl RestoreError {
 
     pub fn message(&self) -> String {
         match self {
-            Self::Tencent(TencentError::Api {
-                failure: Failure::PasswordError,
-                message,
-                ..
-            }) => format!(
+            Self::Tencent(TencentError::Api { failure: Failure::PasswordError, message, .. }) => format!(
                 "Tencent rejected the instance password stored in Secrets Manager, also after re-reading it: the function's configuration is wrong ({message})"
             ),
-            Self::Tencent(TencentError::Api {
-                failure: Failure::AuthFailure,
-                name,
-                message,
-                ..
-            }) => format!(
+            Self::Tencent(TencentError::Api { failure: Failure::AuthFailure, name, message, .. }) => format!(
                 "Tencent rejected the function's API credentials or permissions, also after re-reading them: the function's configuration is wrong ({name}: {message})"
             ),
             Self::Tencent(e) if e.outcome_unknown() => {
@@ -250,10 +241,7 @@ mod tests {
 
     #[test]
     fn transport_failures_say_whether_the_restore_may_have_started() {
-        let timeout = RestoreError::Tencent(TencentError::Timeout {
-            action: "RestoreInstance",
-            seconds: 10,
-        });
+        let timeout = RestoreError::Tencent(TencentError::Timeout { action: "RestoreInstance", seconds: 10 });
         assert_eq!(timeout.status(), 504);
         assert!(timeout.message().contains("may have started"));
         let refused = RestoreError::Tencent(TencentError::Unreachable {
@@ -272,9 +260,6 @@ mod tests {
         assert_eq!(RestoreError::PayloadTooLarge.status(), 413);
         assert_eq!(RestoreError::UnsupportedMediaType.status(), 415);
         assert_eq!(RestoreError::Signature(SignatureError::NoMatch).status(), 401);
-        assert_eq!(
-            RestoreError::Secrets(SecretsError::NotFound { id: "x".into() }).status(),
-            503
-        );
+        assert_eq!(RestoreError::Secrets(SecretsError::NotFound { id: "x".into() }).status(), 503);
     }
 }

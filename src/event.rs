@@ -108,11 +108,7 @@ impl HttpRequest {
         };
         let raw = ev.body.unwrap_or_default();
         // Base64 grows the body by 4/3: compare the encoded length against the decoded limit.
-        let encoded_limit = if ev.is_base64_encoded {
-            max_body.div_ceil(3) * 4
-        } else {
-            max_body
-        };
+        let encoded_limit = if ev.is_base64_encoded { max_body.div_ceil(3) * 4 } else { max_body };
         if raw.len() > encoded_limit {
             return Err(BodyError::TooLarge);
         }
@@ -130,10 +126,7 @@ impl HttpRequest {
 
     /// First value of a header (names are compared case-insensitively).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 }
 
@@ -147,11 +140,7 @@ pub struct HttpResponse {
 
 impl HttpResponse {
     pub fn json(status: u16, body: Value) -> Self {
-        Self {
-            status,
-            headers: Vec::new(),
-            body,
-        }
+        Self { status, headers: Vec::new(), body }
     }
 
     /// The Lambda response envelope a Function URL expects.
@@ -201,28 +190,16 @@ mod tests {
 
     #[test]
     fn oversized_bodies_are_refused_before_decoding() {
-        assert_eq!(
-            HttpRequest::from_event(event(&"a".repeat(11), false), 10).expect_err("big"),
-            BodyError::TooLarge
-        );
+        assert_eq!(HttpRequest::from_event(event(&"a".repeat(11), false), 10).expect_err("big"), BodyError::TooLarge);
         assert!(HttpRequest::from_event(event(&"a".repeat(10), false), 10).is_ok());
         let b64 = STANDARD.encode([b'x'; 11]);
-        assert_eq!(
-            HttpRequest::from_event(event(&b64, true), 10).expect_err("big"),
-            BodyError::TooLarge
-        );
+        assert_eq!(HttpRequest::from_event(event(&b64, true), 10).expect_err("big"), BodyError::TooLarge);
     }
 
     #[test]
     fn only_events_with_an_http_request_context_are_http() {
-        assert!(matches!(
-            Incoming::classify(json!({"drill": {}})),
-            Incoming::Unrecognized
-        ));
-        assert!(matches!(
-            Incoming::classify(json!({"requestContext": {"http": {}}})),
-            Incoming::Unrecognized
-        ));
+        assert!(matches!(Incoming::classify(json!({"drill": {}})), Incoming::Unrecognized));
+        assert!(matches!(Incoming::classify(json!({"requestContext": {"http": {}}})), Incoming::Unrecognized));
         let ev = json!({"requestContext": {"http": {"method": "GET"}}});
         assert!(matches!(Incoming::classify(ev), Incoming::Http(_)));
     }

@@ -30,10 +30,8 @@ pub async fn handle_event(state: &Arc<AppState>, event: Value) -> Value {
 pub async fn handle_invocation(state: &Arc<AppState>, event: Value, deadline: Option<Instant>) -> Value {
     match Incoming::classify(event) {
         Incoming::Http(ev) => {
-            let (request_id, source_ip) = (
-                ev.request_context.request_id.clone(),
-                ev.request_context.http.source_ip.clone(),
-            );
+            let (request_id, source_ip) =
+                (ev.request_context.request_id.clone(), ev.request_context.http.source_ip.clone());
             let response = match HttpRequest::from_event(ev, MAX_BODY_BYTES) {
                 Ok(req) => handle_http(state, req).await,
                 Err(err) => {
@@ -115,11 +113,8 @@ async fn webhook(
     if let BackupRef::Id(id) = &request.backup {
         audit.backup_id = Some(id.clone());
     }
-    let region = request
-        .region
-        .clone()
-        .or_else(|| state.config.default_region.clone())
-        .ok_or(RestoreError::RegionRequired)?;
+    let region =
+        request.region.clone().or_else(|| state.config.default_region.clone()).ok_or(RestoreError::RegionRequired)?;
     audit.region = Some(region.clone());
     if !verified.key.allow.allows(&request.redis_id) {
         return Err(RestoreError::Forbidden {
@@ -145,11 +140,7 @@ async fn webhook(
         None => None,
     };
 
-    let target = Target {
-        redis_id: request.redis_id.clone(),
-        backup: request.backup.clone(),
-        region,
-    };
+    let target = Target { redis_id: request.redis_id.clone(), backup: request.backup.clone(), region };
     if let Some(callback_url) = callback {
         let job = Job {
             delivery_id: delivery_id.clone(),

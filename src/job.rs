@@ -149,21 +149,13 @@ async fn start(
     deadline: Option<Instant>,
     audit: &mut Audit,
 ) -> JobReport {
-    let target = Target {
-        redis_id: job.redis_id.clone(),
-        backup: job.backup.clone(),
-        region: job.region.clone(),
-    };
+    let target = Target { redis_id: job.redis_id.clone(), backup: job.backup.clone(), region: job.region.clone() };
     let started_ms = unix_ms();
     match restore::execute(state, &target, job.dry_run, audit).await {
         Err(err) => {
             // A restore whose outcome is unknown may be running: that is a failure to report,
             // not a rejection the caller can simply correct and retry.
-            let kind = if err.outcome_unknown() {
-                "restore.failed"
-            } else {
-                "restore.rejected"
-            };
+            let kind = if err.outcome_unknown() { "restore.failed" } else { "restore.rejected" };
             let mut report = JobReport::new(if err.outcome_unknown() { "failed" } else { "rejected" });
             report.error_code = Some(err.code());
             let mut event = base_event(job, kind);
@@ -174,10 +166,7 @@ async fn start(
             notify(state, job, &event, deadline, &mut report).await;
             report
         }
-        Ok(Outcome::DryRunOk {
-            backup,
-            instance_name: _,
-        }) => {
+        Ok(Outcome::DryRunOk { backup, instance_name: _ }) => {
             let mut report = JobReport::new("dry-run-ok");
             report.backup_id = Some(backup.id.to_string());
             report.backup_start_time.clone_from(&backup.start_time);
@@ -221,10 +210,7 @@ async fn start(
 /// Keeps the earlier callbacks' record when the wait adds its own.
 fn merge(mut first: JobReport, then: JobReport) -> JobReport {
     first.callbacks.extend(then.callbacks);
-    JobReport {
-        callbacks: first.callbacks,
-        ..then
-    }
+    JobReport { callbacks: first.callbacks, ..then }
 }
 
 async fn follow(
@@ -236,11 +222,7 @@ async fn follow(
     audit: &mut Audit,
 ) -> JobReport {
     audit.backup_id = Some(watch.backup_id.clone());
-    let target = Target {
-        redis_id: job.redis_id.clone(),
-        backup: job.backup.clone(),
-        region: job.region.clone(),
-    };
+    let target = Target { redis_id: job.redis_id.clone(), backup: job.backup.clone(), region: job.region.clone() };
     let remaining = u64::try_from(watch.wait_until.saturating_sub(unix_now())).unwrap_or(0);
     let until = Instant::now() + Duration::from_secs(remaining);
     let end = restore::wait(state, &target, watch.task_id, until, stop_by, watch.polls).await;
@@ -268,9 +250,7 @@ async fn follow(
         }
         WaitEnd::TimedOut { last_error } => {
             report.error_code = Some("WaitTimeout".into());
-            let detail = last_error
-                .map(|e| format!(" (last poll error: {e})"))
-                .unwrap_or_default();
+            let detail = last_error.map(|e| format!(" (last poll error: {e})")).unwrap_or_default();
             event.error = Some(json!({
                 "code": "WaitTimeout",
                 "message": format!("the restore task had not finished when WAIT_TIMEOUT_SECONDS ran out{detail}; check the instance's task list"),
@@ -278,11 +258,7 @@ async fn follow(
         }
         WaitEnd::HandOff { polls } => {
             let mut next = job.clone();
-            next.watch = Some(Watch {
-                polls,
-                handoffs: watch.handoffs + 1,
-                ..watch.clone()
-            });
+            next.watch = Some(Watch { polls, handoffs: watch.handoffs + 1, ..watch.clone() });
             match state.invoker.dispatch(state, next).await {
                 Ok(()) => {
                     report.outcome = "handed-off";
@@ -348,19 +324,13 @@ async fn notify(
         }
     };
     let Some(secret) = secret else {
-        report.callbacks.push(format!(
-            "{} not sent: no callbackSecret in the signing keys secret",
-            event.kind
-        ));
+        report.callbacks.push(format!("{} not sent: no callbackSecret in the signing keys secret", event.kind));
         return;
     };
     let deadline = deadline.map(|d| d.checked_sub(Duration::from_secs(2)).unwrap_or(d));
     let delivery = state.callback.deliver(url, &secret, event, deadline).await;
     let line = match &delivery.result {
-        Ok(status) => format!(
-            "{} delivered (HTTP {status}, {} attempt(s))",
-            event.kind, delivery.attempts
-        ),
+        Ok(status) => format!("{} delivered (HTTP {status}, {} attempt(s))", event.kind, delivery.attempts),
         Err(reason) => {
             tracing::warn!(kind = %event.kind, host = url.host(), %reason, "callback delivery failed");
             format!("{} failed after {} attempt(s): {reason}", event.kind, delivery.attempts)

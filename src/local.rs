@@ -20,10 +20,7 @@ use crate::state::AppState;
 /// for development and carries no TLS.
 pub async fn serve(addr: SocketAddr, state: Arc<AppState>) -> std::io::Result<()> {
     if !addr.ip().is_loopback() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "local mode only binds loopback addresses",
-        ));
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "local mode only binds loopback addresses"));
     }
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
@@ -58,13 +55,10 @@ pub fn function_url_event(method: &Method, headers: &HeaderMap, body: &[u8]) -> 
             }
         }
     }
-    let textual = headers
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .is_none_or(|ct| {
-            let ct = ct.to_ascii_lowercase();
-            ct.starts_with("application/json") || ct.starts_with("text/")
-        });
+    let textual = headers.get("content-type").and_then(|v| v.to_str().ok()).is_none_or(|ct| {
+        let ct = ct.to_ascii_lowercase();
+        ct.starts_with("application/json") || ct.starts_with("text/")
+    });
     let (body, encoded) = match std::str::from_utf8(body) {
         Ok(text) if textual => (text.to_owned(), false),
         _ => (STANDARD.encode(body), true),
@@ -105,7 +99,5 @@ fn to_http(answer: &Value) -> Response<Body> {
     } else {
         builder = builder.header("content-type", "application/json");
     }
-    builder
-        .body(Body::from(body))
-        .unwrap_or_else(|_| Response::new(Body::from("{}")))
+    builder.body(Body::from(body)).unwrap_or_else(|_| Response::new(Body::from("{}")))
 }

@@ -24,11 +24,7 @@ async fn main() -> Result<(), Error> {
         let state = Arc::clone(&state);
         async move {
             // The deadline is wall-clock milliseconds; turn it into a monotonic instant.
-            let left = event
-                .context
-                .deadline()
-                .duration_since(std::time::SystemTime::now())
-                .unwrap_or_default();
+            let left = event.context.deadline().duration_since(std::time::SystemTime::now()).unwrap_or_default();
             let deadline = std::time::Instant::now() + left;
             Ok::<Value, Error>(handler::handle_invocation(&state, event.payload, Some(deadline)).await)
         }

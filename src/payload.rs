@@ -90,16 +90,11 @@ impl fmt::Display for BackupId {
 fn is_uuid(s: &str) -> bool {
     let groups: Vec<&str> = s.split('-').collect();
     groups.len() == 5
-        && groups
-            .iter()
-            .zip([8, 4, 4, 4, 12])
-            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
+        && groups.iter().zip([8, 4, 4, 4, 12]).all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 fn is_numeric_backup_id(s: &str) -> bool {
-    (6..=64).contains(&s.len())
-        && s.split('-')
-            .all(|g| !g.is_empty() && g.bytes().all(|b| b.is_ascii_digit()))
+    (6..=64).contains(&s.len()) && s.split('-').all(|g| !g.is_empty() && g.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Which backup to restore from.
@@ -116,9 +111,7 @@ impl BackupRef {
         if raw == "latest" {
             return Ok(Self::Latest);
         }
-        BackupId::parse(raw)
-            .map(Self::Id)
-            .map_err(|e| format!("{e}, or \"latest\""))
+        BackupId::parse(raw).map(Self::Id).map_err(|e| format!("{e}, or \"latest\""))
     }
 }
 
@@ -162,14 +155,8 @@ impl Region {
             && raw.starts_with(|c: char| c.is_ascii_lowercase())
             && !raw.ends_with('-')
             && !raw.contains("--")
-            && raw
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        if ok {
-            Ok(Self(raw.to_owned()))
-        } else {
-            Err("must be a Tencent region such as \"ap-guangzhou\"".into())
-        }
+            && raw.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if ok { Ok(Self(raw.to_owned())) } else { Err("must be a Tencent region such as \"ap-guangzhou\"".into()) }
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -244,15 +231,7 @@ impl PayloadError {
     }
 }
 
-const FIELDS: &[&str] = &[
-    "redisId",
-    "backupId",
-    "region",
-    "reason",
-    "callbackUrl",
-    "waitForCompletion",
-    "dryRun",
-];
+const FIELDS: &[&str] = &["redisId", "backupId", "region", "reason", "callbackUrl", "waitForCompletion", "dryRun"];
 
 impl RestoreRequest {
     /// Parses the raw (already verified) body.
@@ -264,16 +243,8 @@ impl RestoreRequest {
         Ok(Self {
             redis_id: RedisId::parse(redis_id).map_err(|r| invalid("redisId", r))?,
             backup: BackupRef::parse(backup).map_err(|r| invalid("backupId", r))?,
-            region: object
-                .optional_str("region")?
-                .map(Region::parse)
-                .transpose()
-                .map_err(|r| invalid("region", r))?,
-            reason: object
-                .optional_str("reason")?
-                .map(Reason::parse)
-                .transpose()
-                .map_err(|r| invalid("reason", r))?,
+            region: object.optional_str("region")?.map(Region::parse).transpose().map_err(|r| invalid("region", r))?,
+            reason: object.optional_str("reason")?.map(Reason::parse).transpose().map_err(|r| invalid("reason", r))?,
             callback_url: object.optional_str("callbackUrl")?.map(str::to_owned),
             wait_for_completion: object.optional_bool("waitForCompletion")?.unwrap_or(false),
             dry_run: object.optional_bool("dryRun")?.unwrap_or(false),
@@ -393,13 +364,7 @@ mod tests {
         assert!(r.wait_for_completion && !r.dry_run);
         assert_eq!(r.callback_url.as_deref(), Some("https://h.example/x"));
         let err = parse(r#"{"redisId":"crs-izbob1wh","backupId":"latest","dryRun":"yes"}"#).expect_err("bool");
-        assert_eq!(
-            err,
-            PayloadError::InvalidField {
-                field: "dryRun",
-                reason: "must be true or false".into()
-            }
-        );
+        assert_eq!(err, PayloadError::InvalidField { field: "dryRun", reason: "must be true or false".into() });
     }
 
     #[test]
@@ -414,15 +379,9 @@ mod tests {
     #[test]
     fn each_invalid_input_names_its_field() {
         let cases: &[(&str, PayloadError)] = &[
-            (
-                r#"{"backupId":"e824aecc-ef5e-11e6-a2c7-525400082493"}"#,
-                PayloadError::MissingField("redisId"),
-            ),
+            (r#"{"backupId":"e824aecc-ef5e-11e6-a2c7-525400082493"}"#, PayloadError::MissingField("redisId")),
             (r#"{"redisId":"crs-izbob1wh"}"#, PayloadError::MissingField("backupId")),
-            (
-                r#"{"redisId":"crs-izbob1wh","backupId":"x","extra":1}"#,
-                PayloadError::UnknownField("extra".into()),
-            ),
+            (r#"{"redisId":"crs-izbob1wh","backupId":"x","extra":1}"#, PayloadError::UnknownField("extra".into())),
             (
                 r#"{"redisId":"crs-izbob1wh","redisId":"crs-aaaaaaaa","backupId":"x"}"#,
                 PayloadError::DuplicateField("redisId".into()),
@@ -448,18 +407,9 @@ mod tests {
             field_of(r#"{"redisId":"crs-izbоb1wh","backupId":"e824aecc-ef5e-11e6-a2c7-525400082493"}"#),
             "redisId"
         );
-        assert_eq!(
-            field_of(r#"{"redisId":5,"backupId":"e824aecc-ef5e-11e6-a2c7-525400082493"}"#),
-            "redisId"
-        );
-        assert_eq!(
-            field_of(r#"{"redisId":"crs-izbob1wh","backupId":"e824aecc-ef5e-11e6-a2c7"}"#),
-            "backupId"
-        );
-        assert_eq!(
-            field_of(r#"{"redisId":"crs-izbob1wh","backupId":"../../etc"}"#),
-            "backupId"
-        );
+        assert_eq!(field_of(r#"{"redisId":5,"backupId":"e824aecc-ef5e-11e6-a2c7-525400082493"}"#), "redisId");
+        assert_eq!(field_of(r#"{"redisId":"crs-izbob1wh","backupId":"e824aecc-ef5e-11e6-a2c7"}"#), "backupId");
+        assert_eq!(field_of(r#"{"redisId":"crs-izbob1wh","backupId":"../../etc"}"#), "backupId");
         assert_eq!(
             field_of(r#"{"redisId":"crs-izbob1wh","backupId":"678362566696298532848117","region":"AP"}"#),
             "region"
@@ -475,14 +425,8 @@ mod tests {
         for body in ["", "[]", "\"x\"", "{", "{\"redisId\":}", "\u{0}"] {
             assert!(matches!(parse(body), Err(PayloadError::MalformedJson(_))), "{body:?}");
         }
-        assert!(matches!(
-            RestoreRequest::parse(b"{\"a\xff\":1}"),
-            Err(PayloadError::MalformedJson(_))
-        ));
+        assert!(matches!(RestoreRequest::parse(b"{\"a\xff\":1}"), Err(PayloadError::MalformedJson(_))));
         let deep = "[".repeat(10_000);
-        assert!(matches!(
-            parse(&format!("{{\"redisId\":{deep}")),
-            Err(PayloadError::MalformedJson(_))
-        ));
+        assert!(matches!(parse(&format!("{{\"redisId\":{deep}")), Err(PayloadError::MalformedJson(_))));
     }
 }

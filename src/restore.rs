@@ -27,14 +27,8 @@ pub struct ResolvedBackup {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    Started {
-        task_id: TaskId,
-        backup: ResolvedBackup,
-    },
-    DryRunOk {
-        backup: ResolvedBackup,
-        instance_name: String,
-    },
+    Started { task_id: TaskId, backup: ResolvedBackup },
+    DryRunOk { backup: ResolvedBackup, instance_name: String },
 }
 
 /// Runs the restore (or, with `dry_run`, every check a restore would make, and nothing else).
@@ -45,44 +39,15 @@ pub async fn execute(
     audit: &mut Audit,
 ) -> Result<Outcome, RestoreError> {
     let secrets = &state.secrets;
-    let (creds, password) = tokio::join!(
-        secrets.tencent_credentials(false),
-        secrets.instance_password(&target.redis_id, false)
-    );
+    let (creds, password) =
+        tokio::join!(secrets.tencent_credentials(false), secrets.instance_password(&target.redis_id, false));
     let (mut creds, mut password) = (creds?, password?);
     let tencent = &state.tencent;
     let region = &target.region;
 
-    let backup = match &target.backup {
-        BackupRef::Latest => {
-            let backups = tencent.list_backups(&creds, region, &target.redis_id).await?;
-            latest_usable(&backups).ok_or(CheckFailure::NoUsableBackup)?
-        }
-        BackupRef::Id(id) if dry_run => {
-            let backups = tencent.list_backups(&creds, region, &target.redis_id).await?;
-            let found = backups
-                .iter()
-                .find(|b| b.id == id.as_str())
-                .ok_or(CheckFailure::BackupNotExists)?;
-            if found.locked || found.status == 1 {
-                return Err(CheckFailure::BackupLocked.into());
-            }
-            if !found.is_usable() {
-                return Err(CheckFailure::BackupStatusAbnormal(found.status).into());
-            }
-            ResolvedBackup {
-                id: id.clone(),
-                start_time: Some(found.start_time.clone()),
-            }
-        }
-        BackupRef::Id(id) => ResolvedBackup {
-            id: id.clone(),
-            start_time: None,
-        },
-    };
-    audit.backup_id = Some(backup.id.clone());
-
-    if dry_run {
+    // A dry run checks the instance first, as Tencent would, so a missing instance is reported
+    // as such rather than as a missing backup.
+    let instance_name = if dry_run {
         let instance = tencent
             .describe_instance(&creds, region, &target.redis_id)
             .await?
@@ -96,34 +61,49 @@ pub async fn execute(
                 target.redis_id
             ))));
         }
-        return Ok(Outcome::DryRunOk {
-            backup,
-            instance_name: instance.name,
-        });
+        Some(instance.name)
+    } else {
+        None
+    };
+
+    let backup = match &target.backup {
+        BackupRef::Latest => {
+            let backups = tencent.list_backups(&creds, region, &target.redis_id).await?;
+            latest_usable(&backups).ok_or(CheckFailure::NoUsableBackup)?
+        }
+        BackupRef::Id(id) if dry_run => {
+            let backups = tencent.list_backups(&creds, region, &target.redis_id).await?;
+            let found = backups.iter().find(|b| b.id == id.as_str()).ok_or(CheckFailure::BackupNotExists)?;
+            if found.locked || found.status == 1 {
+                return Err(CheckFailure::BackupLocked.into());
+            }
+            if !found.is_usable() {
+                return Err(CheckFailure::BackupStatusAbnormal(found.status).into());
+            }
+            ResolvedBackup { id: id.clone(), start_time: Some(found.start_time.clone()) }
+        }
+        BackupRef::Id(id) => ResolvedBackup { id: id.clone(), start_time: None },
+    };
+    audit.backup_id = Some(backup.id.clone());
+
+    if let Some(instance_name) = instance_name {
+        return Ok(Outcome::DryRunOk { backup, instance_name });
     }
 
     let mut refetched = false;
     let task_id = loop {
-        let result = tencent
-            .restore_instance(&creds, region, &target.redis_id, &backup.id, &password)
-            .await;
+        let result = tencent.restore_instance(&creds, region, &target.redis_id, &backup.id, &password).await;
         // Tencent said no without changing anything: if the secret it rejected has changed in
         // Secrets Manager (rotation), retry once with the new value.
         let retry = match &result {
-            Err(TencentError::Api {
-                failure: Failure::PasswordError,
-                ..
-            }) if !refetched => {
+            Err(TencentError::Api { failure: Failure::PasswordError, .. }) if !refetched => {
                 let fresh = secrets.instance_password(&target.redis_id, true).await?;
                 audit.refetched = Some("instance-password");
                 let changed = fresh != password;
                 password = fresh;
                 changed
             }
-            Err(TencentError::Api {
-                failure: Failure::AuthFailure,
-                ..
-            }) if !refetched => {
+            Err(TencentError::Api { failure: Failure::AuthFailure, .. }) if !refetched => {
                 let fresh = secrets.tencent_credentials(true).await?;
                 audit.refetched = Some("tencent-credentials");
                 let changed = fresh.secret_id != creds.secret_id
@@ -151,10 +131,7 @@ pub fn latest_usable(backups: &[Backup]) -> Option<ResolvedBackup> {
         // `YYYY-MM-DD HH:MM:SS` sorts chronologically as text.
         .max_by(|a, b| a.start_time.cmp(&b.start_time))
         .and_then(|b| {
-            BackupId::parse(&b.id).ok().map(|id| ResolvedBackup {
-                id,
-                start_time: Some(b.start_time.clone()),
-            })
+            BackupId::parse(&b.id).ok().map(|id| ResolvedBackup { id, start_time: Some(b.start_time.clone()) })
         })
 }
 
@@ -167,9 +144,7 @@ pub struct PollPolicy {
 
 impl PollPolicy {
     pub fn delay(self, polls: u32) -> Duration {
-        let grown = self
-            .initial
-            .mul_f64(1.5_f64.powi(i32::try_from(polls.min(20)).unwrap_or(20)));
+        let grown = self.initial.mul_f64(1.5_f64.powi(i32::try_from(polls.min(20)).unwrap_or(20)));
         grown.min(self.max)
     }
 }
@@ -212,11 +187,7 @@ pub async fn wait(
         polls += 1;
         // A failed poll changes nothing: keep polling until the wait's own limit.
         let status = match state.secrets.tencent_credentials(false).await {
-            Ok(creds) => state
-                .tencent
-                .describe_task(&creds, &target.region, task_id)
-                .await
-                .map_err(|e| e.to_string()),
+            Ok(creds) => state.tencent.describe_task(&creds, &target.region, task_id).await.map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
         };
         match status {
@@ -235,12 +206,7 @@ mod tests {
     use super::*;
 
     fn backup(id: &str, time: &str, status: i64, locked: bool) -> Backup {
-        Backup {
-            id: id.into(),
-            start_time: time.into(),
-            status,
-            locked,
-        }
+        Backup { id: id.into(), start_time: time.into(), status, locked }
     }
 
     #[test]
@@ -260,10 +226,7 @@ mod tests {
 
     #[test]
     fn polls_back_off_from_the_initial_delay_to_the_maximum() {
-        let p = PollPolicy {
-            initial: Duration::from_secs(5),
-            max: Duration::from_secs(30),
-        };
+        let p = PollPolicy { initial: Duration::from_secs(5), max: Duration::from_secs(30) };
         assert_eq!(p.delay(0), Duration::from_secs(5));
         assert!(p.delay(1) > p.delay(0));
         assert_eq!(p.delay(10), Duration::from_secs(30));

@@ -78,10 +78,7 @@ pub struct TencentCredentials {
 impl TencentCredentials {
     /// `{"secretId": "AKID...", "secretKey": "...", "token": "..."?}`.
     pub fn from_secret(id: &str, raw: &SecretString) -> Result<Self, SecretsError> {
-        let malformed = |what: &str| SecretsError::Malformed {
-            id: id.to_owned(),
-            what: what.to_owned(),
-        };
+        let malformed = |what: &str| SecretsError::Malformed { id: id.to_owned(), what: what.to_owned() };
         let v: Value = serde_json::from_str(raw.expose())
             .map_err(|_| malformed("expected a JSON object {\"secretId\": ..., \"secretKey\": ...}"))?;
         let field = |name: &str| match v.get(name) {
@@ -91,11 +88,7 @@ impl TencentCredentials {
         };
         let secret_id = field("secretId")?.ok_or_else(|| malformed("\"secretId\" is missing"))?;
         let secret_key = field("secretKey")?.ok_or_else(|| malformed("\"secretKey\" is missing"))?;
-        Ok(Self {
-            secret_id,
-            secret_key: SecretString::new(secret_key),
-            token: field("token")?.map(SecretString::new),
-        })
+        Ok(Self { secret_id, secret_key: SecretString::new(secret_key), token: field("token")?.map(SecretString::new) })
     }
 }
 
@@ -110,19 +103,16 @@ pub enum InstancePassword {
 impl InstancePassword {
     /// Either the bare password or `{"password": "..."}` / `{"passwordFree": true}`.
     pub fn from_secret(id: &str, raw: &SecretString) -> Result<Self, SecretsError> {
-        let malformed = |what: &str| SecretsError::Malformed {
-            id: id.to_owned(),
-            what: what.to_owned(),
-        };
+        let malformed = |what: &str| SecretsError::Malformed { id: id.to_owned(), what: what.to_owned() };
         let text = raw.expose();
         // Only a JSON *object* is structured; anything else (including `{abc`) is the bare password.
         if let Ok(Value::Object(map)) = serde_json::from_str::<Value>(text) {
             return match (map.get("password"), map.get("passwordFree")) {
                 (Some(Value::String(p)), _) if !p.is_empty() => Ok(Self::Password(SecretString::new(p.clone()))),
                 (None, Some(Value::Bool(true))) => Ok(Self::PasswordFree),
-                _ => Err(malformed(
-                    "a JSON secret must be {\"password\": \"<non-empty>\"} or {\"passwordFree\": true}",
-                )),
+                _ => {
+                    Err(malformed("a JSON secret must be {\"password\": \"<non-empty>\"} or {\"passwordFree\": true}"))
+                }
             };
         }
         if text.is_empty() {
@@ -141,10 +131,7 @@ pub struct SecretsClient {
 
 impl SecretsClient {
     pub fn new(sdk: aws_sdk_secretsmanager::Client) -> Self {
-        Self {
-            sdk,
-            fetches: Arc::default(),
-        }
+        Self { sdk, fetches: Arc::default() }
     }
 
     /// How many GetSecretValue calls this client has made (for tests and benchmarks).
@@ -154,19 +141,10 @@ impl SecretsClient {
 
     pub async fn fetch(&self, id: &str) -> Result<SecretString, SecretsError> {
         self.fetches.fetch_add(1, Ordering::Relaxed);
-        let out = self
-            .sdk
-            .get_secret_value()
-            .secret_id(id)
-            .send()
-            .await
-            .map_err(|e| classify(id, e))?;
+        let out = self.sdk.get_secret_value().secret_id(id).send().await.map_err(|e| classify(id, e))?;
         match out.secret_string {
             Some(s) => Ok(SecretString::new(s)),
-            None => Err(SecretsError::Malformed {
-                id: id.to_owned(),
-                what: "it has no SecretString".into(),
-            }),
+            None => Err(SecretsError::Malformed { id: id.to_owned(), what: "it has no SecretString".into() }),
         }
     }
 }
@@ -177,32 +155,13 @@ fn classify(id: &str, err: SdkError<GetSecretValueError>) -> SecretsError {
         SdkError::ServiceError(se) if se.err().is_resource_not_found_exception() => SecretsError::NotFound { id },
         SdkError::ServiceError(se) => SecretsError::Unavailable {
             id,
-            detail: format!(
-                "{} (HTTP {})",
-                se.err().code().unwrap_or("service error"),
-                se.raw().status().as_u16()
-            ),
+            detail: format!("{} (HTTP {})", se.err().code().unwrap_or("service error"), se.raw().status().as_u16()),
         },
-        SdkError::TimeoutError(_) => SecretsError::Unavailable {
-            id,
-            detail: "timed out".into(),
-        },
-        SdkError::DispatchFailure(d) if d.is_timeout() => SecretsError::Unavailable {
-            id,
-            detail: "timed out".into(),
-        },
-        SdkError::DispatchFailure(_) => SecretsError::Unavailable {
-            id,
-            detail: "could not connect".into(),
-        },
-        SdkError::ResponseError(_) => SecretsError::Unavailable {
-            id,
-            detail: "unreadable response".into(),
-        },
-        _ => SecretsError::Unavailable {
-            id,
-            detail: "request failed".into(),
-        },
+        SdkError::TimeoutError(_) => SecretsError::Unavailable { id, detail: "timed out".into() },
+        SdkError::DispatchFailure(d) if d.is_timeout() => SecretsError::Unavailable { id, detail: "timed out".into() },
+        SdkError::DispatchFailure(_) => SecretsError::Unavailable { id, detail: "could not connect".into() },
+        SdkError::ResponseError(_) => SecretsError::Unavailable { id, detail: "unreadable response".into() },
+        _ => SecretsError::Unavailable { id, detail: "request failed".into() },
     }
 }
 
@@ -214,18 +173,12 @@ struct TtlCache<V> {
 
 impl<V> TtlCache<V> {
     fn new(ttl: Duration) -> Self {
-        Self {
-            ttl,
-            entries: Mutex::default(),
-        }
+        Self { ttl, entries: Mutex::default() }
     }
 
     fn get(&self, id: &str) -> Option<Arc<V>> {
         let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        entries
-            .get(id)
-            .filter(|(at, _)| at.elapsed() < self.ttl)
-            .map(|(_, v)| Arc::clone(v))
+        entries.get(id).filter(|(at, _)| at.elapsed() < self.ttl).map(|(_, v)| Arc::clone(v))
     }
 
     fn put(&self, id: &str, value: Arc<V>) {
@@ -268,19 +221,13 @@ impl Secrets {
 
     pub async fn signing_keys(&self) -> Result<Arc<SigningKeys>, SecretsError> {
         let id = &self.ids.signing_keys;
-        cached(&self.signing_keys, &self.client, id, false, |raw| {
-            SigningKeys::from_secret(id, raw)
-        })
-        .await
+        cached(&self.signing_keys, &self.client, id, false, |raw| SigningKeys::from_secret(id, raw)).await
     }
 
     /// `refresh` bypasses the cache: used once after Tencent rejects the credentials.
     pub async fn tencent_credentials(&self, refresh: bool) -> Result<Arc<TencentCredentials>, SecretsError> {
         let id = &self.ids.tencent_credentials;
-        cached(&self.credentials, &self.client, id, refresh, |raw| {
-            TencentCredentials::from_secret(id, raw)
-        })
-        .await
+        cached(&self.credentials, &self.client, id, refresh, |raw| TencentCredentials::from_secret(id, raw)).await
     }
 
     /// `refresh` bypasses the cache: used once after Tencent answers PasswordError.
@@ -290,10 +237,7 @@ impl Secrets {
         refresh: bool,
     ) -> Result<Arc<InstancePassword>, SecretsError> {
         let id = format!("{}{}", self.ids.instance_password_prefix, redis_id.as_str());
-        cached(&self.passwords, &self.client, &id, refresh, |raw| {
-            InstancePassword::from_secret(&id, raw)
-        })
-        .await
+        cached(&self.passwords, &self.client, &id, refresh, |raw| InstancePassword::from_secret(&id, raw)).await
     }
 }
 
@@ -319,11 +263,7 @@ mod tests {
     #[test]
     fn debug_output_of_secret_values_is_redacted() {
         let s = SecretString::new("hunter2");
-        let creds = TencentCredentials {
-            secret_id: "AKID".into(),
-            secret_key: s.clone(),
-            token: Some(s.clone()),
-        };
+        let creds = TencentCredentials { secret_id: "AKID".into(), secret_key: s.clone(), token: Some(s.clone()) };
         let printed = format!("{s:?} {creds:?} {:?}", InstancePassword::Password(s.clone()));
         assert!(!printed.contains("hunter2"), "{printed}");
         assert!(!format!("{:?}", SecretBytes::new(b"hunter2".to_vec())).contains("hunter2"));
@@ -332,23 +272,11 @@ mod tests {
     #[test]
     fn an_instance_password_is_the_bare_string_or_a_password_object() {
         let p = |s: &str| InstancePassword::from_secret("x", &SecretString::new(s));
-        assert_eq!(
-            p("12D3E@!r5ed"),
-            Ok(InstancePassword::Password(SecretString::new("12D3E@!r5ed")))
-        );
-        assert_eq!(
-            p(r#"{"password": "pw"}"#),
-            Ok(InstancePassword::Password(SecretString::new("pw")))
-        );
+        assert_eq!(p("12D3E@!r5ed"), Ok(InstancePassword::Password(SecretString::new("12D3E@!r5ed"))));
+        assert_eq!(p(r#"{"password": "pw"}"#), Ok(InstancePassword::Password(SecretString::new("pw"))));
         assert_eq!(p(r#"{"passwordFree": true}"#), Ok(InstancePassword::PasswordFree));
-        assert_eq!(
-            p("{not json"),
-            Ok(InstancePassword::Password(SecretString::new("{not json")))
-        );
-        assert_eq!(
-            p(r#""quoted""#),
-            Ok(InstancePassword::Password(SecretString::new(r#""quoted""#)))
-        );
+        assert_eq!(p("{not json"), Ok(InstancePassword::Password(SecretString::new("{not json"))));
+        assert_eq!(p(r#""quoted""#), Ok(InstancePassword::Password(SecretString::new(r#""quoted""#))));
         assert!(p(r#"{"pass": "pw"}"#).is_err());
         assert!(p(r#"{"password": ""}"#).is_err());
         assert!(p("").is_err());
@@ -361,12 +289,7 @@ mod tests {
         assert!(err.to_string().contains("secretKey"));
         assert!(!err.to_string().contains("sup3r-s3cret"));
         let raw = SecretString::new("sup3r-s3cret");
-        assert!(
-            !TencentCredentials::from_secret("tc", &raw)
-                .expect_err("not json")
-                .to_string()
-                .contains("sup3r")
-        );
+        assert!(!TencentCredentials::from_secret("tc", &raw).expect_err("not json").to_string().contains("sup3r"));
         let ok = TencentCredentials::from_secret("tc", &SecretString::new(r#"{"secretId":"A","secretKey":"k"}"#));
         assert!(ok.is_ok_and(|c| c.token.is_none()));
     }

@@ -137,12 +137,8 @@ pub fn precheck(headers: SignedHeaders<'_>, now: i64) -> Result<(), SignatureErr
 
 fn check_headers(headers: SignedHeaders<'_>, now: i64) -> Result<(&str, &str, i64, &str), SignatureError> {
     let id = headers.id.ok_or(SignatureError::MissingHeader("webhook-id"))?;
-    let ts_raw = headers
-        .timestamp
-        .ok_or(SignatureError::MissingHeader("webhook-timestamp"))?;
-    let sig_header = headers
-        .signature
-        .ok_or(SignatureError::MissingHeader("webhook-signature"))?;
+    let ts_raw = headers.timestamp.ok_or(SignatureError::MissingHeader("webhook-timestamp"))?;
+    let sig_header = headers.signature.ok_or(SignatureError::MissingHeader("webhook-signature"))?;
     if !valid_id(id) {
         return Err(SignatureError::InvalidId);
     }
@@ -190,11 +186,7 @@ mod tests {
 
     fn check(secret: &str, id: &str, ts: i64, body: &str, sig: &str, now: i64) -> Result<(), SignatureError> {
         let keys = [key(secret)];
-        let headers = SignedHeaders {
-            id: Some(id),
-            timestamp: Some(&ts.to_string()),
-            signature: Some(sig),
-        };
+        let headers = SignedHeaders { id: Some(id), timestamp: Some(&ts.to_string()), signature: Some(sig) };
         verify(&keys, |k| k, headers, body.as_bytes(), now).map(|_| ())
     }
 
@@ -206,24 +198,9 @@ mod tests {
 
     #[test]
     fn sw1_signs_and_verifies_as_the_reference_library() {
+        assert_eq!(sign(&key(SW1_KEY), "msg_27UH4WbU6Z5A5EzD8u03UvzRbpk", 1649367553, SW1_BODY.as_bytes()), SW1_SIG);
         assert_eq!(
-            sign(
-                &key(SW1_KEY),
-                "msg_27UH4WbU6Z5A5EzD8u03UvzRbpk",
-                1649367553,
-                SW1_BODY.as_bytes()
-            ),
-            SW1_SIG
-        );
-        assert_eq!(
-            check(
-                SW1_KEY,
-                "msg_27UH4WbU6Z5A5EzD8u03UvzRbpk",
-                1649367553,
-                SW1_BODY,
-                SW1_SIG,
-                1649367553
-            ),
+            check(SW1_KEY, "msg_27UH4WbU6Z5A5EzD8u03UvzRbpk", 1649367553, SW1_BODY, SW1_SIG, 1649367553),
             Ok(())
         );
     }
@@ -235,10 +212,7 @@ mod tests {
         let bad = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OA=";
         assert_eq!(sign(&key(SW2_KEY), id, 1614265330, SW2_BODY.as_bytes()), good);
         assert_eq!(check(SW2_KEY, id, 1614265330, SW2_BODY, good, 1614265330), Ok(()));
-        assert_eq!(
-            check(SW2_KEY, id, 1614265330, SW2_BODY, bad, 1614265330),
-            Err(SignatureError::NoMatch)
-        );
+        assert_eq!(check(SW2_KEY, id, 1614265330, SW2_BODY, bad, 1614265330), Err(SignatureError::NoMatch));
     }
 
     #[test]
@@ -247,14 +221,7 @@ mod tests {
             "v1,tFtCZ5RDCPxzWQRWXWPgrCgE2frDBe9gjpbWQxnVfsQ= v1a,hnO3f9T8Ytu9HwrXslvumlUpqtNVqkhqw== v2,abc {SW1_SIG}"
         );
         assert_eq!(
-            check(
-                SW1_KEY,
-                "msg_27UH4WbU6Z5A5EzD8u03UvzRbpk",
-                1649367553,
-                SW1_BODY,
-                &header,
-                1649367553
-            ),
+            check(SW1_KEY, "msg_27UH4WbU6Z5A5EzD8u03UvzRbpk", 1649367553, SW1_BODY, &header, 1649367553),
             Ok(())
         );
     }
@@ -262,14 +229,7 @@ mod tests {
     #[test]
     fn only_decoys_are_rejected() {
         let header = "v1,tFtCZ5RDCPxzWQRWXWPgrCgE2frDBe9gjpbWQxnVfsQ= v1,Mm7xgUVICxZfQ3bgf0h0Dof65L/IFx+PnZvnDWPCX6Q=";
-        let r = check(
-            SW1_KEY,
-            "msg_27UH4WbU6Z5A5EzD8u03UvzRbpk",
-            1649367553,
-            SW1_BODY,
-            header,
-            1649367553,
-        );
+        let r = check(SW1_KEY, "msg_27UH4WbU6Z5A5EzD8u03UvzRbpk", 1649367553, SW1_BODY, header, 1649367553);
         assert_eq!(r, Err(SignatureError::NoMatch));
     }
 
@@ -289,12 +249,7 @@ mod tests {
     fn timestamps_at_the_tolerance_edges_pass_and_one_second_beyond_fails() {
         let k = key(SW1_KEY);
         let id = "msg_edge";
-        for (ts, now, ok) in [
-            (1000, 1300, true),
-            (1000, 1301, false),
-            (1300, 1000, true),
-            (1301, 1000, false),
-        ] {
+        for (ts, now, ok) in [(1000, 1300, true), (1000, 1301, false), (1300, 1000, true), (1301, 1000, false)] {
             let sig = sign(&k, id, ts, b"{}");
             let r = check(SW1_KEY, id, ts, "{}", &sig, now);
             assert_eq!(r.is_ok(), ok, "ts={ts} now={now}: {r:?}");
@@ -311,44 +266,16 @@ mod tests {
     #[test]
     fn malformed_headers_are_rejected_before_any_hmac() {
         let keys = [key(SW1_KEY)];
-        let h = |id, ts, sig| SignedHeaders {
-            id,
-            timestamp: ts,
-            signature: sig,
-        };
+        let h = |id, ts, sig| SignedHeaders { id, timestamp: ts, signature: sig };
         let run = |hd| verify(&keys, |k| k, hd, b"{}", 1000).map(|_| ());
-        assert_eq!(
-            run(h(None, Some("1000"), Some("v1,x"))),
-            Err(SignatureError::MissingHeader("webhook-id"))
-        );
-        assert_eq!(
-            run(h(Some("a"), None, Some("v1,x"))),
-            Err(SignatureError::MissingHeader("webhook-timestamp"))
-        );
-        assert_eq!(
-            run(h(Some("a"), Some("1000"), None)),
-            Err(SignatureError::MissingHeader("webhook-signature"))
-        );
-        assert_eq!(
-            run(h(Some("a.b"), Some("1000"), Some("v1,x"))),
-            Err(SignatureError::InvalidId)
-        );
-        assert_eq!(
-            run(h(Some("a b"), Some("1000"), Some("v1,x"))),
-            Err(SignatureError::InvalidId)
-        );
-        assert_eq!(
-            run(h(Some("a"), Some("-1000"), Some("v1,x"))),
-            Err(SignatureError::InvalidTimestamp)
-        );
-        assert_eq!(
-            run(h(Some("a"), Some("1000.5"), Some("v1,x"))),
-            Err(SignatureError::InvalidTimestamp)
-        );
-        assert_eq!(
-            run(h(Some("a"), Some("1000"), Some("garbage"))),
-            Err(SignatureError::NoMatch)
-        );
+        assert_eq!(run(h(None, Some("1000"), Some("v1,x"))), Err(SignatureError::MissingHeader("webhook-id")));
+        assert_eq!(run(h(Some("a"), None, Some("v1,x"))), Err(SignatureError::MissingHeader("webhook-timestamp")));
+        assert_eq!(run(h(Some("a"), Some("1000"), None)), Err(SignatureError::MissingHeader("webhook-signature")));
+        assert_eq!(run(h(Some("a.b"), Some("1000"), Some("v1,x"))), Err(SignatureError::InvalidId));
+        assert_eq!(run(h(Some("a b"), Some("1000"), Some("v1,x"))), Err(SignatureError::InvalidId));
+        assert_eq!(run(h(Some("a"), Some("-1000"), Some("v1,x"))), Err(SignatureError::InvalidTimestamp));
+        assert_eq!(run(h(Some("a"), Some("1000.5"), Some("v1,x"))), Err(SignatureError::InvalidTimestamp));
+        assert_eq!(run(h(Some("a"), Some("1000"), Some("garbage"))), Err(SignatureError::NoMatch));
     }
 
     #[test]

@@ -34,20 +34,10 @@ impl AppState {
                  This is for local development only and must never be set in a deployment."
             );
         }
-        let secrets = Secrets::new(
-            SecretsClient::new(secrets_sdk),
-            config.secret_ids.clone(),
-            config.secrets_ttl,
-        );
+        let secrets = Secrets::new(SecretsClient::new(secrets_sdk), config.secret_ids.clone(), config.secrets_ttl);
         let tencent = TencentClient::new(http, config.tencent.clone());
         let callback = CallbackClient::new(config.callback_policy.clone(), config.callback_retry)?;
-        Ok(Self {
-            config,
-            secrets,
-            tencent,
-            callback,
-            invoker: Invoker::Local,
-        })
+        Ok(Self { config, secrets, tencent, callback, invoker: Invoker::Local })
     }
 
     pub fn with_invoker(mut self, invoker: Invoker) -> Self {
@@ -59,17 +49,13 @@ impl AppState {
     /// Lambda's variables; `AWS_ENDPOINT_URL[_SECRETS_MANAGER]` redirects to a local server).
     /// Nothing here touches the network: clients connect on first use.
     pub async fn from_env(config: Config) -> Result<Self, reqwest::Error> {
-        let aws = aws_config::defaults(BehaviorVersion::latest())
-            .timeout_config(aws_timeouts())
-            .load()
-            .await;
+        let aws = aws_config::defaults(BehaviorVersion::latest()).timeout_config(aws_timeouts()).load().await;
         let state = Self::new(config, aws_sdk_secretsmanager::Client::new(&aws), http_client()?)?;
         // On Lambda, continue in a fresh asynchronous invocation of this same function.
         let invoker = match std::env::var("AWS_LAMBDA_FUNCTION_NAME") {
-            Ok(name) if !name.is_empty() && std::env::var("CRS_RESTORE_LOCAL_ADDR").is_err() => Invoker::Lambda {
-                client: aws_sdk_lambda::Client::new(&aws),
-                function_name: name,
-            },
+            Ok(name) if !name.is_empty() && std::env::var("CRS_RESTORE_LOCAL_ADDR").is_err() => {
+                Invoker::Lambda { client: aws_sdk_lambda::Client::new(&aws), function_name: name }
+            }
             _ => Invoker::Local,
         };
         Ok(state.with_invoker(invoker))

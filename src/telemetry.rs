@@ -9,10 +9,8 @@ pub fn init() {
         .or_else(|_| std::env::var("RUST_LOG"))
         .unwrap_or_else(|_| "info".into())
         .to_lowercase();
-    let filter = EnvFilter::try_new(format!(
-        "aws_smithy_runtime=warn,aws_config=warn,hyper_util=warn,{directives}"
-    ))
-    .unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_new(format!("aws_smithy_runtime=warn,aws_config=warn,hyper_util=warn,{directives}"))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .json()
         .flatten_event(true)

@@ -53,37 +53,23 @@ async fn no_secret_value_appears_in_any_log_line_and_every_request_is_audited_on
         let mut ev = signed_event(&restore_body(REDIS_ID, BACKUP_ID), KEY_RUNBOOKS);
         ev["body"] = restore_body(REDIS_ID, EXPIRED_BACKUP).into();
         assert_eq!(h.invoke(ev).await.status, 401);
-        assert_eq!(
-            h.invoke(signed_event(&restore_body(REDIS_ID, BACKUP_ID), KEY_DRILLS))
-                .await
-                .status,
-            403
-        );
+        assert_eq!(h.invoke(signed_event(&restore_body(REDIS_ID, BACKUP_ID), KEY_DRILLS)).await.status, 403);
         assert_eq!(h.restore("{").await.status, 400);
         // Password rotation: the old one is rejected, the new one re-read and used.
         h.sandbox.set_password(REDIS_ID, Some("n3w-P@ssw0rd!"));
-        h.put_secret(&format!("instances/{REDIS_ID}"), r#"{"password": "n3w-P@ssw0rd!"}"#)
-            .await;
+        h.put_secret(&format!("instances/{REDIS_ID}"), r#"{"password": "n3w-P@ssw0rd!"}"#).await;
         h.sandbox.inject(Fault::error("RestoreInstance", "PasswordError"));
         assert_eq!(h.restore(&restore_body(REDIS_ID, BACKUP_ID)).await.status, 409);
         // Wrong API keys, then a malformed credentials secret.
-        h.put_secret(
-            "tencent",
-            &json!({"secretId": TENCENT_SECRET_ID, "secretKey": "wr0ng-k3y-value"}).to_string(),
-        )
-        .await;
+        h.put_secret("tencent", &json!({"secretId": TENCENT_SECRET_ID, "secretKey": "wr0ng-k3y-value"}).to_string())
+            .await;
         let h2 = Harness::new(api).await;
-        h2.put_secret(
-            "tencent",
-            &json!({"secretId": TENCENT_SECRET_ID, "secretKey": "wr0ng-k3y-value"}).to_string(),
-        )
-        .await;
+        h2.put_secret("tencent", &json!({"secretId": TENCENT_SECRET_ID, "secretKey": "wr0ng-k3y-value"}).to_string())
+            .await;
         assert_eq!(h2.restore(&restore_body(REDIS_ID, BACKUP_ID)).await.status, 502);
-        h2.put_secret("tencent", r#"{"secretId": "A", "secretKey": ["m4lformed-s3cret"]}"#)
-            .await;
+        h2.put_secret("tencent", r#"{"secretId": "A", "secretKey": ["m4lformed-s3cret"]}"#).await;
         let h3 = Harness::new(api).await;
-        h3.put_secret("tencent", r#"{"secretId": "A", "secretKey": ["m4lformed-s3cret"]}"#)
-            .await;
+        h3.put_secret("tencent", r#"{"secretId": "A", "secretKey": ["m4lformed-s3cret"]}"#).await;
         assert_eq!(h3.restore(&restore_body(REDIS_ID, BACKUP_ID)).await.status, 500);
         requests += 8;
     }
@@ -104,11 +90,7 @@ async fn no_secret_value_appears_in_any_log_line_and_every_request_is_audited_on
     ];
     for secret in &secrets {
         let hit = logs.lines().find(|l| l.contains(secret.as_str()));
-        assert!(
-            hit.is_none(),
-            "secret {secret:?} leaked in: {}",
-            hit.unwrap_or_default()
-        );
+        assert!(hit.is_none(), "secret {secret:?} leaked in: {}", hit.unwrap_or_default());
     }
 
     let audits: Vec<Value> = logs
@@ -120,23 +102,10 @@ async fn no_secret_value_appears_in_any_log_line_and_every_request_is_audited_on
     let started: Vec<&Value> = audits.iter().filter(|a| a["outcome"] == "started").collect();
     assert_eq!(started.len(), 2);
     for a in &started {
-        for field in [
-            "delivery_id",
-            "key_id",
-            "redis_id",
-            "backup_id",
-            "region",
-            "reason",
-            "task_id",
-            "latency_ms",
-        ] {
+        for field in ["delivery_id", "key_id", "redis_id", "backup_id", "region", "reason", "task_id", "latency_ms"] {
             assert!(!a[field].is_null(), "audit line lacks {field}: {a}");
         }
     }
-    assert!(
-        audits
-            .iter()
-            .any(|a| a["error_code"] == "InstanceNotAllowed" && a["key_id"] == "drills")
-    );
+    assert!(audits.iter().any(|a| a["error_code"] == "InstanceNotAllowed" && a["key_id"] == "drills"));
     assert!(audits.iter().any(|a| a["refetched"] == "instance-password"));
 }

@@ -309,12 +309,10 @@ for_both_apis! {
 async fn a_password_free_instance_restores_under_api_3_and_is_a_configuration_error_under_api_2() {
     let body = restore_body("crs-pwfree01", "44444444-4444-4444-8444-444444444444");
     let v3 = Harness::new(ApiVersion::V3).await;
-    v3.put_secret("instances/crs-pwfree01", r#"{"passwordFree": true}"#)
-        .await;
+    v3.put_secret("instances/crs-pwfree01", r#"{"passwordFree": true}"#).await;
     assert_eq!(v3.restore(&body).await.status, 202);
     let v2 = Harness::new(ApiVersion::V2).await;
-    v2.put_secret("instances/crs-pwfree01", r#"{"passwordFree": true}"#)
-        .await;
+    v2.put_secret("instances/crs-pwfree01", r#"{"passwordFree": true}"#).await;
     let reply = v2.restore(&body).await;
     assert_eq!((reply.status, reply.code()), (500, "ConfigurationError"));
     assert_eq!(v2.sandbox.calls("RestoreInstance"), 0);
@@ -322,10 +320,7 @@ async fn a_password_free_instance_restores_under_api_3_and_is_a_configuration_er
 
 #[tokio::test]
 async fn the_hmac_sha256_signature_method_is_accepted_by_the_sandbox() {
-    let h = Harness::builder(ApiVersion::V2)
-        .env("TENCENT_SIGNATURE_METHOD", "HmacSHA256")
-        .build()
-        .await;
+    let h = Harness::builder(ApiVersion::V2).env("TENCENT_SIGNATURE_METHOD", "HmacSHA256").build().await;
     assert_eq!(h.restore(&restore_body(REDIS_ID, BACKUP_ID)).await.status, 202);
 }
 

@@ -19,11 +19,7 @@ struct Args {
 }
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
-    let mut parsed = Args {
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        seed: None,
-        restore_seconds: None,
-    };
+    let mut parsed = Args { listen: SocketAddr::from(([127, 0, 0, 1], 0)), seed: None, restore_seconds: None };
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
         match flag.as_str() {
@@ -117,14 +113,8 @@ async fn main() -> ExitCode {
     };
 
     let mut stdout = std::io::stdout().lock();
-    if writeln!(stdout, "crs-sandbox listening on http://{}", sandbox.addr())
-        .and_then(|()| stdout.flush())
-        .is_err()
-    {
-        tracing::warn!(
-            "stdout is closed; the listening address is only in this log: {}",
-            sandbox.addr()
-        );
+    if writeln!(stdout, "crs-sandbox listening on http://{}", sandbox.addr()).and_then(|()| stdout.flush()).is_err() {
+        tracing::warn!("stdout is closed; the listening address is only in this log: {}", sandbox.addr());
     }
     drop(stdout);
 

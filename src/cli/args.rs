@@ -119,11 +119,7 @@ pub struct SignEventArgs {
 /// The function's rule for `webhook-id`, checked here so a typo fails before anything is sent.
 pub(crate) fn parse_delivery_id(raw: &str) -> Result<String, String> {
     let ok = !raw.is_empty() && raw.len() <= 128 && raw.bytes().all(|b| b.is_ascii_graphic() && b != b'.');
-    if ok {
-        Ok(raw.to_owned())
-    } else {
-        Err("must be 1-128 printable ASCII characters without '.' or spaces".into())
-    }
+    if ok { Ok(raw.to_owned()) } else { Err("must be 1-128 printable ASCII characters without '.' or spaces".into()) }
 }
 
 #[cfg(test)]

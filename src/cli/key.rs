@@ -70,11 +70,7 @@ mod tests {
         for env in [None, Some(""), Some("  ")] {
             let err = load(None, env, &mut Vec::new()).expect_err("no key");
             assert_eq!(err.code, super::super::exit::USAGE);
-            assert!(
-                err.message.contains(KEY_ENV) && err.message.contains("--key-file"),
-                "{}",
-                err.message
-            );
+            assert!(err.message.contains(KEY_ENV) && err.message.contains("--key-file"), "{}", err.message);
         }
     }
 
@@ -84,11 +80,7 @@ mod tests {
         let err = load(None, Some(secret_looking), &mut Vec::new()).expect_err("invalid");
         assert!(!err.message.contains("SECRETVALUE"), "{}", err.message);
         let err = load(None, Some("hunter2hunter2hunter2"), &mut Vec::new()).expect_err("no prefix");
-        assert!(
-            err.message.contains("whsec_") && !err.message.contains("hunter2"),
-            "{}",
-            err.message
-        );
+        assert!(err.message.contains("whsec_") && !err.message.contains("hunter2"), "{}", err.message);
     }
 
     #[test]

@@ -50,12 +50,7 @@ impl<'a> Context<'a> {
         stdout: &'a mut (dyn Write + Send),
         stderr: &'a mut (dyn Write + Send),
     ) -> Self {
-        Self {
-            key_env,
-            stdout,
-            stderr,
-            retry_delays: RETRY_DELAYS.to_vec(),
-        }
+        Self { key_env, stdout, stderr, retry_delays: RETRY_DELAYS.to_vec() }
     }
 }
 
@@ -68,10 +63,7 @@ pub(crate) struct Fatal {
 
 impl Fatal {
     pub(crate) fn usage(message: impl Into<String>) -> Self {
-        Self {
-            code: exit::USAGE,
-            message: message.into(),
-        }
+        Self { code: exit::USAGE, message: message.into() }
     }
 }
 
@@ -85,21 +77,13 @@ where
         Ok(cli) => cli,
         Err(e) => {
             // --help and --version are "errors" to clap but successes to the operator.
-            let (code, out): (u8, &mut (dyn Write + Send)) = if e.use_stderr() {
-                (exit::USAGE, ctx.stderr)
-            } else {
-                (exit::OK, ctx.stdout)
-            };
+            let (code, out): (u8, &mut (dyn Write + Send)) =
+                if e.use_stderr() { (exit::USAGE, ctx.stderr) } else { (exit::OK, ctx.stdout) };
             let _ = write!(out, "{}", e.render());
             return code;
         }
     };
-    let Context {
-        key_env,
-        stdout,
-        stderr,
-        retry_delays,
-    } = ctx;
+    let Context { key_env, stdout, stderr, retry_delays } = ctx;
     let result = match cli.command {
         Command::Restore(a) => restore::run(a, key_env.as_deref(), stdout, stderr, &retry_delays).await,
         Command::Sign(a) => sign::sign(a, key_env.as_deref(), stdout, stderr),
@@ -140,10 +124,7 @@ mod tests {
         let a = new_delivery_id();
         let b = new_delivery_id();
         assert_eq!(a.len(), 28);
-        assert!(
-            a.starts_with("msg_") && a[4..].bytes().all(|b| b.is_ascii_alphanumeric()),
-            "{a}"
-        );
+        assert!(a.starts_with("msg_") && a[4..].bytes().all(|b| b.is_ascii_alphanumeric()), "{a}");
         assert_ne!(a, b);
     }
 }

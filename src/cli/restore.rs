@@ -42,14 +42,7 @@ pub(crate) async fn run(
         .user_agent(concat!("crs-restore-cli/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| Fatal::usage(format!("cannot set up the HTTP client: {}", describe(&e))))?;
-    let sent = Delivery {
-        client: &client,
-        url: &url,
-        secret: &secret,
-        id: &id,
-        body: &body,
-        timeout,
-    };
+    let sent = Delivery { client: &client, url: &url, secret: &secret, id: &id, body: &body, timeout };
     let answer = sent.send(retry_delays, stderr).await?;
     Ok(report(&answer, &args, &id, stdout, stderr))
 }
@@ -71,11 +64,9 @@ fn check_url(raw: &str) -> Result<Url, Fatal> {
 fn is_loopback(url: &Url) -> bool {
     match url.host_str() {
         Some("localhost") => true,
-        Some(host) => host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback()),
+        Some(host) => {
+            host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        }
         None => false,
     }
 }
@@ -86,11 +77,7 @@ pub(crate) fn request_body(args: &RestoreArgs) -> Vec<u8> {
     let mut map = Map::new();
     map.insert("redisId".into(), args.redis_id.clone().into());
     map.insert("backupId".into(), args.backup_id.clone().into());
-    let optional = [
-        ("region", &args.region),
-        ("reason", &args.reason),
-        ("callbackUrl", &args.callback_url),
-    ];
+    let optional = [("region", &args.region), ("reason", &args.reason), ("callbackUrl", &args.callback_url)];
     for (name, value) in optional {
         if let Some(value) = value {
             map.insert(name.into(), value.clone().into());
@@ -133,21 +120,14 @@ impl Delivery<'_> {
                 .header("content-type", "application/json")
                 .header("webhook-id", self.id)
                 .header("webhook-timestamp", timestamp.to_string())
-                .header(
-                    "webhook-signature",
-                    signature::sign(self.secret, self.id, timestamp, self.body),
-                )
+                .header("webhook-signature", signature::sign(self.secret, self.id, timestamp, self.body))
                 .body(self.body.to_vec())
                 .send()
                 .await;
             let why = match result {
                 Ok(response) => {
                     let status = response.status().as_u16();
-                    let location = response
-                        .headers()
-                        .get("location")
-                        .and_then(|v| v.to_str().ok())
-                        .map(clean);
+                    let location = response.headers().get("location").and_then(|v| v.to_str().ok()).map(clean);
                     let body = response.bytes().await.map_err(|e| self.lost(&e))?.to_vec();
                     let answer = Answer { status, body, location };
                     if !(can_retry && matches!(status, 502..=504)) {
@@ -191,11 +171,7 @@ impl Delivery<'_> {
         let what = if e.is_timeout() {
             format!("no answer from {} within {} s", self.url, self.timeout.as_secs())
         } else {
-            format!(
-                "the connection to {} failed before a complete answer: {}",
-                self.url,
-                describe(e)
-            )
+            format!("the connection to {} failed before a complete answer: {}", self.url, describe(e))
         };
         Fatal {
             code: exit::UNREACHABLE,
@@ -244,11 +220,7 @@ pub(crate) fn report(
             let _ = writeln!(stderr, "delivery {delivery}{hint}");
         }
         _ => {
-            let to = answer
-                .location
-                .as_deref()
-                .map(|l| format!(" to {l}"))
-                .unwrap_or_default();
+            let to = answer.location.as_deref().map(|l| format!(" to {l}")).unwrap_or_default();
             let _ = writeln!(
                 stderr,
                 "crs-restore-cli: {} answered {}{to}, which is not the function: check --url (the stack's FunctionUrl output)",
@@ -262,7 +234,10 @@ pub(crate) fn report(
 fn success_sentence(json: &Value, args: &RestoreArgs, id: &str) -> String {
     let get = |field: &str, fallback: &str| text(&json[field]).unwrap_or_else(|| fallback.to_owned());
     let redis = get("redisId", &args.redis_id);
-    let backup = get("backupId", &args.backup_id);
+    // With `latest` the function names the backup it chose; its time tells the operator how
+    // much data the restore gives back.
+    let taken = text(&json["backupStartTime"]).map(|t| format!(" taken {t}")).unwrap_or_default();
+    let backup = format!("{}{taken}", get("backupId", &args.backup_id));
     let region = get("region", args.region.as_deref().unwrap_or("default region"));
     let delivery = get("deliveryId", id);
     let sentence = match json["status"].as_str() {
@@ -271,15 +246,16 @@ fn success_sentence(json: &Value, args: &RestoreArgs, id: &str) -> String {
             get("taskId", "?")
         ),
         Some("accepted") => {
-            let callback = get(
-                "callbackUrl",
-                args.callback_url.as_deref().unwrap_or("the callback URL"),
-            );
+            let callback = get("callbackUrl", args.callback_url.as_deref().unwrap_or("the callback URL"));
             format!("accepted: delivery {delivery} (the result goes to {callback})")
         }
-        Some("dry-run-ok") => format!(
-            "dry run OK: {redis} can be restored from backup {backup} ({region}); nothing was changed, delivery {delivery}"
-        ),
+        Some("dry-run-ok") => {
+            let name = text(&json["instanceName"]).map(|n| format!(" ({n})")).unwrap_or_default();
+            format!(
+                "dry run OK: {redis}{name} can be restored from backup {backup} ({region}); nothing was changed, \
+                 delivery {delivery}"
+            )
+        }
         // An answer this CLI does not know yet: show it rather than guess.
         _ => format!("ok: {}", clean(&json.to_string())),
     };
@@ -295,9 +271,7 @@ fn error_sentence(status: u16, json: &Value, raw: &[u8]) -> String {
     match text(&error["code"]) {
         Some(code) => {
             let message = text(&error["message"]).unwrap_or_default();
-            let tencent = text(&error["tencentCode"])
-                .map(|c| format!(" (Tencent {c})"))
-                .unwrap_or_default();
+            let tencent = text(&error["tencentCode"]).map(|c| format!(" (Tencent {c})")).unwrap_or_default();
             format!("error {status} {code}: {message}{tencent}")
         }
         // Not the function's error shape: e.g. the Function URL's own 403 or a gateway page.
@@ -306,9 +280,7 @@ fn error_sentence(status: u16, json: &Value, raw: &[u8]) -> String {
 }
 
 fn error_code(body: &[u8]) -> Option<String> {
-    serde_json::from_slice::<Value>(body)
-        .ok()
-        .and_then(|v| text(&v["error"]["code"]))
+    serde_json::from_slice::<Value>(body).ok().and_then(|v| text(&v["error"]["code"]))
 }
 
 /// A JSON scalar as display text; strings are cleaned because they come from the network.
@@ -324,12 +296,7 @@ fn text(value: &Value) -> Option<String> {
 /// Keeps server-provided text from moving the cursor or flooding the terminal.
 fn clean(s: &str) -> String {
     const MAX_CHARS: usize = 500;
-    let mut out: String = s
-        .trim()
-        .chars()
-        .take(MAX_CHARS)
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
+    let mut out: String = s.trim().chars().take(MAX_CHARS).map(|c| if c.is_control() { ' ' } else { c }).collect();
     if s.trim().chars().count() > MAX_CHARS {
         out.push_str("...");
     }
@@ -359,14 +326,7 @@ mod tests {
     use crate::cli::{Cli, Command};
 
     fn args(extra: &[&str]) -> RestoreArgs {
-        let base = [
-            "crs-restore-cli",
-            "restore",
-            "--url",
-            "https://x.example",
-            "--redis-id",
-            "crs-izbob1wh",
-        ];
+        let base = ["crs-restore-cli", "restore", "--url", "https://x.example", "--redis-id", "crs-izbob1wh"];
         let all = base.iter().chain(["--backup-id", "latest"].iter()).chain(extra.iter());
         match Cli::try_parse_from(all).expect("valid args").command {
             Command::Restore(a) => a,
@@ -375,21 +335,13 @@ mod tests {
     }
 
     fn answer(status: u16, body: Value) -> Answer {
-        Answer {
-            status,
-            body: body.to_string().into_bytes(),
-            location: None,
-        }
+        Answer { status, body: body.to_string().into_bytes(), location: None }
     }
 
     fn report_text(a: &Answer, args: &RestoreArgs) -> (u8, String, String) {
         let (mut out, mut err) = (Vec::new(), Vec::new());
         let code = report(a, args, "msg_local", &mut out, &mut err);
-        (
-            code,
-            String::from_utf8_lossy(&out).into_owned(),
-            String::from_utf8_lossy(&err).into_owned(),
-        )
+        (code, String::from_utf8_lossy(&out).into_owned(), String::from_utf8_lossy(&err).into_owned())
     }
 
     #[test]
@@ -439,21 +391,11 @@ mod tests {
         replayed["replayed"] = true.into();
         assert!(report_text(&answer(202, replayed), &args(&[])).1.contains("replayed"));
         let accepted = json!({"status": "accepted", "deliveryId": "msg_2"});
-        let (_, out, _) = report_text(
-            &answer(202, accepted),
-            &args(&["--callback-url", "https://cb.example/x"]),
-        );
-        assert_eq!(
-            out.trim(),
-            "accepted: delivery msg_2 (the result goes to https://cb.example/x)"
-        );
+        let (_, out, _) = report_text(&answer(202, accepted), &args(&["--callback-url", "https://cb.example/x"]));
+        assert_eq!(out.trim(), "accepted: delivery msg_2 (the result goes to https://cb.example/x)");
         let dry =
             json!({"status": "dry-run-ok", "redisId": "crs-izbob1wh", "backupId": "b1", "region": "ap-guangzhou"});
-        assert!(
-            report_text(&answer(200, dry), &args(&["--dry-run"]))
-                .1
-                .starts_with("dry run OK: crs-izbob1wh")
-        );
+        assert!(report_text(&answer(200, dry), &args(&["--dry-run"])).1.starts_with("dry run OK: crs-izbob1wh"));
     }
 
     #[test]
@@ -462,27 +404,16 @@ mod tests {
             "deliveryId": "msg_3"});
         let (code, out, err) = report_text(&answer(409, body), &args(&[]));
         assert_eq!((code, out.as_str()), (1, ""));
-        assert!(
-            err.starts_with("error 409 InstanceLockedError: locked (Tencent 10101)\ndelivery msg_3\n"),
-            "{err}"
-        );
+        assert!(err.starts_with("error 409 InstanceLockedError: locked (Tencent 10101)\ndelivery msg_3\n"), "{err}");
     }
 
     #[test]
     fn a_non_function_answer_is_shown_cleaned_and_a_redirect_is_exit_3() {
-        let a = Answer {
-            status: 403,
-            body: b"{\"Message\":\"Forbidden\"}\x1b[2J".to_vec(),
-            location: None,
-        };
+        let a = Answer { status: 403, body: b"{\"Message\":\"Forbidden\"}\x1b[2J".to_vec(), location: None };
         let (code, _, err) = report_text(&a, &args(&[]));
         assert_eq!(code, 1);
         assert!(err.starts_with("error 403: {\"Message\":\"Forbidden\"} [2J"), "{err}");
-        let moved = Answer {
-            status: 301,
-            body: Vec::new(),
-            location: Some("https://elsewhere".into()),
-        };
+        let moved = Answer { status: 301, body: Vec::new(), location: Some("https://elsewhere".into()) };
         let (code, _, err) = report_text(&moved, &args(&["--json"]));
         assert_eq!(code, 3);
         assert!(err.contains("301 to https://elsewhere"), "{err}");

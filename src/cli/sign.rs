@@ -23,11 +23,7 @@ impl Headers {
     pub(crate) fn new(secret: &WebhookSecret, id: String, body: &[u8]) -> Self {
         let timestamp = unix_now();
         let signature = signature::sign(secret, &id, timestamp, body);
-        Self {
-            id,
-            timestamp,
-            signature,
-        }
+        Self { id, timestamp, signature }
     }
 }
 
@@ -76,20 +72,13 @@ pub(crate) fn sign_event(
 
 fn existing_id(event: &Value, file: &Path) -> Result<String, Fatal> {
     let id = header(event, "webhook-id").ok_or_else(|| {
-        Fatal::usage(format!(
-            "{}: --keep-id, but the event has no webhook-id header",
-            file.display()
-        ))
+        Fatal::usage(format!("{}: --keep-id, but the event has no webhook-id header", file.display()))
     })?;
     super::args::parse_delivery_id(id).map_err(|why| Fatal::usage(format!("{}: its webhook-id {why}", file.display())))
 }
 
 fn header<'a>(event: &'a Value, name: &str) -> Option<&'a str> {
-    event["headers"]
-        .as_object()?
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .and_then(|(_, v)| v.as_str())
+    event["headers"].as_object()?.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).and_then(|(_, v)| v.as_str())
 }
 
 /// Replaces the event's signature headers (and content-length) for its body; `id` `None` means a new one.
@@ -98,9 +87,9 @@ pub(crate) fn resign(event: &mut Value, secret: &WebhookSecret, id: Option<Strin
     // The function verifies the bytes it receives, which for a base64 event are the decoded ones.
     let body = match object.get("body") {
         None | Some(Value::Null) => Vec::new(),
-        Some(Value::String(text)) if object.get("isBase64Encoded") == Some(&Value::Bool(true)) => STANDARD
-            .decode(text)
-            .map_err(|e| format!("isBase64Encoded is true but the body is not base64: {e}"))?,
+        Some(Value::String(text)) if object.get("isBase64Encoded") == Some(&Value::Bool(true)) => {
+            STANDARD.decode(text).map_err(|e| format!("isBase64Encoded is true but the body is not base64: {e}"))?
+        }
         Some(Value::String(text)) => text.clone().into_bytes(),
         Some(_) => return Err("\"body\" must be a string, as Function URL events carry it".into()),
     };
@@ -166,12 +155,8 @@ mod tests {
 
     #[test]
     fn events_that_are_not_function_url_shaped_are_refused() {
-        for bad in [
-            json!([]),
-            json!({"body": 5}),
-            json!({"body": "!", "isBase64Encoded": true}),
-            json!({"headers": 1}),
-        ] {
+        for bad in [json!([]), json!({"body": 5}), json!({"body": "!", "isBase64Encoded": true}), json!({"headers": 1})]
+        {
             assert!(resign(&mut bad.clone(), &secret(), None).is_err(), "{bad}");
         }
     }

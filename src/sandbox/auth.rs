@@ -43,14 +43,7 @@ pub(crate) fn check_token(credential: &SandboxCredential, presented: Option<&str
         (None, None) => true,
         _ => false,
     };
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            Code::TokenFailure,
-            "the token does not belong to this SecretId",
-        ))
-    }
+    if ok { Ok(()) } else { Err(ApiError::new(Code::TokenFailure, "the token does not belong to this SecretId")) }
 }
 
 /// Compares without an early exit so timing says nothing about where two secrets differ.
@@ -86,8 +79,7 @@ impl NonceCache {
             return false;
         }
         self.seen.insert(key.clone());
-        self.by_expiry
-            .push_back((now.saturating_add(tolerance_secs.saturating_mul(2)), key));
+        self.by_expiry.push_back((now.saturating_add(tolerance_secs.saturating_mul(2)), key));
         true
     }
 

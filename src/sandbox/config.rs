@@ -127,16 +127,8 @@ impl SandboxConfig {
                     "orders-cache",
                     Some("12D3E@!r5ed"),
                     vec![
-                        backup(
-                            "e824aecc-ef5e-11e6-a2c7-525400082493",
-                            time::Duration::days(2),
-                            "systemBackupInstance",
-                        ),
-                        backup(
-                            "0f87ffc6-edef-11e6-b88e-525400394272",
-                            time::Duration::days(1),
-                            "systemBackupInstance",
-                        ),
+                        backup("e824aecc-ef5e-11e6-a2c7-525400082493", time::Duration::days(2), "systemBackupInstance"),
+                        backup("0f87ffc6-edef-11e6-b88e-525400394272", time::Duration::days(1), "systemBackupInstance"),
                         backup(
                             "19266626-eddb-11e6-890a-525400394272",
                             time::Duration::hours(3),
@@ -149,11 +141,7 @@ impl SandboxConfig {
                     "restore-drill",
                     Some("drill-password-1"),
                     vec![
-                        backup(
-                            "6a1b2c3d-0001-11ef-9a01-525400aa0001",
-                            time::Duration::days(1),
-                            "systemBackupInstance",
-                        ),
+                        backup("6a1b2c3d-0001-11ef-9a01-525400aa0001", time::Duration::days(1), "systemBackupInstance"),
                         backup(
                             "6a1b2c3d-0002-11ef-9a01-525400aa0002",
                             time::Duration::hours(6),
@@ -194,11 +182,7 @@ impl SandboxConfig {
         if self.credentials.is_empty() {
             return Err("invalid sandbox seed: no credentials".to_owned());
         }
-        if self
-            .credentials
-            .iter()
-            .any(|c| c.secret_id.is_empty() || c.secret_key.is_empty())
-        {
+        if self.credentials.iter().any(|c| c.secret_id.is_empty() || c.secret_key.is_empty()) {
             return Err("invalid sandbox seed: empty secretId or secretKey".to_owned());
         }
         if self.timestamp_tolerance_secs <= 0 {
@@ -207,10 +191,7 @@ impl SandboxConfig {
         let mut ids = HashSet::new();
         for instance in &self.instances {
             if instance.redis_id.is_empty() || !ids.insert(instance.redis_id.as_str()) {
-                return Err(format!(
-                    "invalid sandbox seed: empty or duplicate redisId {:?}",
-                    instance.redis_id
-                ));
+                return Err(format!("invalid sandbox seed: empty or duplicate redisId {:?}", instance.redis_id));
             }
             let mut backups = HashSet::new();
             if let Some(b) = instance.backups.iter().find(|b| !backups.insert(b.backup_id.as_str())) {
@@ -225,19 +206,13 @@ impl SandboxConfig {
 }
 
 fn demo_credential() -> SandboxCredential {
-    SandboxCredential {
-        secret_id: DEMO_SECRET_ID.to_owned(),
-        secret_key: DEMO_SECRET_KEY.to_owned(),
-        token: None,
-    }
+    SandboxCredential { secret_id: DEMO_SECRET_ID.to_owned(), secret_key: DEMO_SECRET_KEY.to_owned(), token: None }
 }
 
 /// Tencent writes times as Beijing wall-clock time without an offset.
 pub(crate) fn beijing_time(at: time::OffsetDateTime) -> String {
     let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
-    at.to_offset(time::macros::offset!(+8))
-        .format(format)
-        .unwrap_or_default()
+    at.to_offset(time::macros::offset!(+8)).format(format).unwrap_or_default()
 }
 
 fn beijing_time_ago(age: time::Duration) -> String {

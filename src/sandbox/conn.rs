@@ -43,10 +43,7 @@ impl Listener for CuttableListener {
             match self.0.accept().await {
                 Ok((stream, peer)) => {
                     let cut = Arc::new(AtomicBool::new(false));
-                    let conn = Connection {
-                        peer,
-                        cut: Arc::clone(&cut),
-                    };
+                    let conn = Connection { peer, cut: Arc::clone(&cut) };
                     return (CuttableStream { inner: stream, cut }, conn);
                 }
                 // Same policy as axum's own TcpListener: errors such as EMFILE are transient.
@@ -59,10 +56,7 @@ impl Listener for CuttableListener {
     }
 
     fn local_addr(&self) -> io::Result<Self::Addr> {
-        Ok(Connection {
-            peer: self.0.local_addr()?,
-            cut: Arc::new(AtomicBool::new(false)),
-        })
+        Ok(Connection { peer: self.0.local_addr()?, cut: Arc::new(AtomicBool::new(false)) })
     }
 }
 
@@ -80,10 +74,7 @@ pub(crate) struct CuttableStream {
 impl CuttableStream {
     fn check(&self) -> io::Result<()> {
         if self.cut.load(Ordering::SeqCst) {
-            Err(io::Error::new(
-                io::ErrorKind::ConnectionAborted,
-                "connection cut by a sandbox fault",
-            ))
+            Err(io::Error::new(io::ErrorKind::ConnectionAborted, "connection cut by a sandbox fault"))
         } else {
             Ok(())
         }

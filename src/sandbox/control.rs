@@ -48,10 +48,6 @@ pub(crate) async fn password(State(shared): State<Arc<Shared>>, Path(id): Path<S
     if shared.lock().set_password(&id, change.password.as_deref()) {
         json_response(json!({ "updated": id }))
     } else {
-        (
-            StatusCode::NOT_FOUND,
-            json_response(json!({ "error": format!("no instance {id}") })),
-        )
-            .into_response()
+        (StatusCode::NOT_FOUND, json_response(json!({ "error": format!("no instance {id}") }))).into_response()
     }
 }

@@ -101,30 +101,15 @@ pub(crate) const ERROR_CODES: &[ErrorCode] = &[
         v3_code: "InvalidParameter",
         message: "invalid request parameter",
     },
-    ErrorCode {
-        name: "InvalidAction",
-        v2_code: 4000,
-        v3_code: "InvalidAction",
-        message: "unknown Action",
-    },
-    ErrorCode {
-        name: "NoSuchVersion",
-        v2_code: 4000,
-        v3_code: "NoSuchVersion",
-        message: "unsupported API version",
-    },
+    ErrorCode { name: "InvalidAction", v2_code: 4000, v3_code: "InvalidAction", message: "unknown Action" },
+    ErrorCode { name: "NoSuchVersion", v2_code: 4000, v3_code: "NoSuchVersion", message: "unsupported API version" },
     ErrorCode {
         name: "InvalidAuthorization",
         v2_code: 4100,
         v3_code: "AuthFailure.InvalidAuthorization",
         message: "the Authorization header is malformed",
     },
-    ErrorCode {
-        name: "TokenFailure",
-        v2_code: 4105,
-        v3_code: "AuthFailure.TokenFailure",
-        message: "token error",
-    },
+    ErrorCode { name: "TokenFailure", v2_code: 4105, v3_code: "AuthFailure.TokenFailure", message: "token error" },
 ];
 
 /// What a fault with a name missing from the table answers in API 2.0.
@@ -250,11 +235,7 @@ mod tests {
         ];
         assert_eq!(all.len(), ERROR_CODES.len());
         for code in all {
-            assert_eq!(
-                ERROR_CODES.iter().filter(|r| r.name == code.name()).count(),
-                1,
-                "{code:?}"
-            );
+            assert_eq!(ERROR_CODES.iter().filter(|r| r.name == code.name()).count(), 1, "{code:?}");
         }
     }
 

@@ -39,11 +39,7 @@ pub enum FaultKind {
 
 impl Fault {
     pub fn error(action: &str, name: &str) -> Self {
-        Self {
-            action: Some(action.to_owned()),
-            kind: FaultKind::Error { name: name.to_owned() },
-            times: 1,
-        }
+        Self { action: Some(action.to_owned()), kind: FaultKind::Error { name: name.to_owned() }, times: 1 }
     }
 }
 
@@ -83,11 +79,7 @@ impl From<FaultSpec> for Fault {
             KindSpec::DelayResponseMs(ms) => FaultKind::DelayResponse(Duration::from_millis(ms)),
             KindSpec::CloseConnection => FaultKind::CloseConnection,
         };
-        Self {
-            action: spec.action,
-            kind,
-            times: spec.times,
-        }
+        Self { action: spec.action, kind, times: spec.times }
     }
 }
 

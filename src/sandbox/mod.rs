@@ -58,12 +58,7 @@ impl Shared {
 }
 
 fn json_response(body: serde_json::Value) -> Response {
-    (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
-        body.to_string(),
-    )
-        .into_response()
+    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json; charset=utf-8")], body.to_string()).into_response()
 }
 
 /// A running sandbox. Clones share the same server and state.
@@ -75,17 +70,13 @@ pub struct Sandbox {
 
 impl std::fmt::Debug for Sandbox {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Sandbox")
-            .field("addr", &self.addr)
-            .finish_non_exhaustive()
+        f.debug_struct("Sandbox").field("addr", &self.addr).finish_non_exhaustive()
     }
 }
 
 /// Binds `addr` (port 0 picks a free port) and serves on a spawned task until [`Sandbox::shutdown`].
 pub async fn spawn(config: SandboxConfig, addr: SocketAddr) -> std::io::Result<Sandbox> {
-    config
-        .validate()
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    config.validate().map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     let listener = TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     let (shutdown, _) = watch::channel(false);
@@ -104,14 +95,11 @@ pub async fn spawn(config: SandboxConfig, addr: SocketAddr) -> std::io::Result<S
         .route("/_sandbox/instances/{id}/password", post(control::password))
         .with_state(Arc::clone(&shared));
     let mut stopping = shared.shutdown.subscribe();
-    let server = axum::serve(
-        CuttableListener(listener),
-        app.into_make_service_with_connect_info::<Connection>(),
-    )
-    .with_graceful_shutdown(async move {
-        // An error means every sender is gone, which is a shutdown too.
-        let _ = stopping.wait_for(|stop| *stop).await;
-    });
+    let server = axum::serve(CuttableListener(listener), app.into_make_service_with_connect_info::<Connection>())
+        .with_graceful_shutdown(async move {
+            // An error means every sender is gone, which is a shutdown too.
+            let _ = stopping.wait_for(|stop| *stop).await;
+        });
     tokio::spawn(async move {
         if let Err(err) = server.await {
             tracing::error!(%err, "crs sandbox server stopped");

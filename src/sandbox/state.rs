@@ -42,16 +42,11 @@ const REGIONS: &[(&str, Option<&str>, i64)] = &[
 /// Old v2 clients may still send `gz` for `ap-guangzhou`.
 fn region_matches(instance_region: &str, requested: &str) -> bool {
     instance_region == requested
-        || REGIONS
-            .iter()
-            .any(|(name, short, _)| *name == instance_region && *short == Some(requested))
+        || REGIONS.iter().any(|(name, short, _)| *name == instance_region && *short == Some(requested))
 }
 
 pub(crate) fn region_id(region: &str) -> i64 {
-    REGIONS
-        .iter()
-        .find(|(name, _, _)| *name == region)
-        .map_or(0, |(_, _, id)| *id)
+    REGIONS.iter().find(|(name, _, _)| *name == region).map_or(0, |(_, _, id)| *id)
 }
 
 #[derive(Debug, Clone)]
@@ -116,11 +111,7 @@ impl Task {
     fn status(&self, now: Instant) -> TaskStatus {
         let elapsed = now.saturating_duration_since(self.started);
         if elapsed >= self.duration {
-            if self.fails {
-                TaskStatus::Failed
-            } else {
-                TaskStatus::Succeeded
-            }
+            if self.fails { TaskStatus::Failed } else { TaskStatus::Succeeded }
         } else if elapsed < self.duration / 10 {
             TaskStatus::Preparing
         } else {
@@ -255,16 +246,9 @@ impl State {
                 return Err(ApiError::new(Code::PasswordError, ""));
             }
         }
-        let backup = instance
-            .backups
-            .iter()
-            .find(|b| b.backup_id == req.backup_id)
-            .ok_or_else(|| {
-                ApiError::new(
-                    Code::BackupNotExists,
-                    format!("instance {} has no backup {}", req.redis_id, req.backup_id),
-                )
-            })?;
+        let backup = instance.backups.iter().find(|b| b.backup_id == req.backup_id).ok_or_else(|| {
+            ApiError::new(Code::BackupNotExists, format!("instance {} has no backup {}", req.redis_id, req.backup_id))
+        })?;
         if backup.status == -1 {
             return Err(ApiError::new(Code::BackupStatusAbnormal, "the backup has expired"));
         }
@@ -292,36 +276,19 @@ impl State {
             },
         );
         *self.restores_started.entry(req.redis_id.to_owned()).or_default() += 1;
-        tracing::info!(
-            task_id = id,
-            redis_id = req.redis_id,
-            backup_id = req.backup_id,
-            fails,
-            "restore started"
-        );
+        tracing::info!(task_id = id, redis_id = req.redis_id, backup_id = req.backup_id, fails, "restore started");
         Ok(id)
     }
 
     pub fn task(&self, id: u64, now: Instant) -> Result<TaskView, ApiError> {
-        let task = self
-            .tasks
-            .get(&id)
-            .ok_or_else(|| ApiError::new(Code::InvalidParameter, format!("no task {id}")))?;
+        let task = self.tasks.get(&id).ok_or_else(|| ApiError::new(Code::InvalidParameter, format!("no task {id}")))?;
         let status = task.status(now);
         let message = if status == TaskStatus::Failed {
-            format!(
-                "restore of {} from {} failed (sandbox fail_next_task)",
-                task.redis_id, task.backup_id
-            )
+            format!("restore of {} from {} failed (sandbox fail_next_task)", task.redis_id, task.backup_id)
         } else {
             String::new()
         };
-        Ok(TaskView {
-            redis_id: task.redis_id.clone(),
-            status,
-            start_time: task.start_time.clone(),
-            message,
-        })
+        Ok(TaskView { redis_id: task.redis_id.clone(), status, start_time: task.start_time.clone(), message })
     }
 
     pub fn backups(
@@ -376,10 +343,7 @@ impl State {
 
     /// Takes one use of the first queued fault matching `action` (`None`: the request named none).
     pub fn take_fault(&mut self, action: Option<&str>) -> Option<FaultKind> {
-        let index = self
-            .faults
-            .iter()
-            .position(|f| f.action.is_none() || f.action.as_deref() == action)?;
+        let index = self.faults.iter().position(|f| f.action.is_none() || f.action.as_deref() == action)?;
         let fault = self.faults.get_mut(index)?;
         fault.times = fault.times.saturating_sub(1);
         let kind = fault.kind.clone();
@@ -391,9 +355,7 @@ impl State {
 
     /// Returns whether the instance exists.
     pub fn set_password(&mut self, redis_id: &str, password: Option<&str>) -> bool {
-        self.instance_mut(redis_id)
-            .map(|i| i.password = password.map(str::to_owned))
-            .is_some()
+        self.instance_mut(redis_id).map(|i| i.password = password.map(str::to_owned)).is_some()
     }
 
     pub fn set_instance_status(&mut self, redis_id: &str, status: i64) -> bool {

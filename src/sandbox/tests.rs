@@ -62,21 +62,9 @@ fn config(restore_duration: Duration) -> SandboxConfig {
                     backup("b-busy", 1, 0),
                 ],
             ),
-            instance(
-                "crs-other",
-                "ap-guangzhou",
-                Some("other"),
-                2,
-                vec![backup("b-other", 2, 0)],
-            ),
+            instance("crs-other", "ap-guangzhou", Some("other"), 2, vec![backup("b-other", 2, 0)]),
             instance("crs-shanghai", "ap-shanghai", Some("p"), 2, vec![backup("b-sh", 2, 0)]),
-            instance(
-                "crs-isolated",
-                "ap-guangzhou",
-                Some("p"),
-                -2,
-                vec![backup("b-iso", 2, 0)],
-            ),
+            instance("crs-isolated", "ap-guangzhou", Some("p"), -2, vec![backup("b-iso", 2, 0)]),
             instance("crs-nopass", "ap-guangzhou", None, 2, vec![backup("b-np", 2, 0)]),
         ],
         restore_duration,
@@ -127,10 +115,7 @@ fn set(params: &mut [(String, String)], name: &str, value: &str) {
 fn v2_sign(params: &mut Vec<(String, String)>, http_method: &str, key: &str) {
     let pairs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let method = SignatureMethod::from_request_param(
-        params
-            .iter()
-            .find(|(k, _)| k == "SignatureMethod")
-            .map(|(_, v)| v.as_str()),
+        params.iter().find(|(k, _)| k == "SignatureMethod").map(|(_, v)| v.as_str()),
     );
     let sts = v2_string_to_sign(http_method, "127.0.0.1", "/v2/index.php", &pairs);
     let signature = v2_signature(key.as_bytes(), method, &sts);
@@ -261,15 +246,9 @@ fn v3_error(response: &Value) -> &str {
 async fn a_signed_v2_restore_starts_a_task_and_locks_the_instance() {
     let sb = start().await;
     let first = v2_restore(&sb, "crs-main", PASSWORD, "b-ok").await;
-    assert_eq!(
-        first,
-        json!({"code": 0, "message": "", "codeDesc": "Success", "data": {"requestId": 375074}})
-    );
+    assert_eq!(first, json!({"code": 0, "message": "", "codeDesc": "Success", "data": {"requestId": 375074}}));
     let second = v2_restore(&sb, "crs-main", PASSWORD, "b-ok").await;
-    assert_eq!(
-        (code(&second), second["codeDesc"].as_str()),
-        (10707, Some("InstanceLockedError"))
-    );
+    assert_eq!((code(&second), second["codeDesc"].as_str()), (10707, Some("InstanceLockedError")));
     assert_eq!(sb.restores_started("crs-main"), 1);
     assert_eq!(sb.total_restores_started(), 1);
     assert_eq!(sb.calls("RestoreInstance"), 2);
@@ -287,10 +266,8 @@ async fn a_v2_request_with_a_wrong_signature_answers_4100() {
     assert_eq!(code(&v2_post(&sb, &params).await), 4100);
     assert_eq!(sb.calls("DescribeRedis"), 2);
     // The answer explains the mismatch without echoing the signed password.
-    let mut params = v2_params(
-        "RestoreInstance",
-        &[("redisId", "crs-main"), ("password", PASSWORD), ("backupId", "b-ok")],
-    );
+    let mut params =
+        v2_params("RestoreInstance", &[("redisId", "crs-main"), ("password", PASSWORD), ("backupId", "b-ok")]);
     v2_sign(&mut params, "POST", "not-the-key");
     let answer = v2_post(&sb, &params).await;
     assert_eq!(code(&answer), 4100);
@@ -314,28 +291,20 @@ async fn a_reused_v2_nonce_answers_4500() {
     v2_sign(&mut params, "POST", KEY);
     assert_eq!(code(&v2_post(&sb, &params).await), 0);
     let replay = v2_post(&sb, &params).await;
-    assert_eq!(
-        (code(&replay), replay["codeDesc"].as_str()),
-        (4500, Some("SignatureExpire"))
-    );
+    assert_eq!((code(&replay), replay["codeDesc"].as_str()), (4500, Some("SignatureExpire")));
     assert_eq!(sb.restores_started("crs-nopass"), 1);
 }
 
 #[tokio::test]
 async fn a_password_in_the_v2_query_string_is_refused_with_4000() {
     let sb = start().await;
-    let mut params = v2_params(
-        "RestoreInstance",
-        &[("redisId", "crs-main"), ("password", PASSWORD), ("backupId", "b-ok")],
-    );
+    let mut params =
+        v2_params("RestoreInstance", &[("redisId", "crs-main"), ("password", PASSWORD), ("backupId", "b-ok")]);
     v2_sign(&mut params, "POST", KEY);
     let url = format!("{}?password=x", sb.endpoint_v2());
     let answer = v2_post_raw(&sb, &url, &params).await;
     assert_eq!(code(&answer), 4000);
-    assert!(
-        answer["message"].as_str().unwrap_or_default().contains("URL"),
-        "{answer}"
-    );
+    assert!(answer["message"].as_str().unwrap_or_default().contains("URL"), "{answer}");
     assert_eq!(sb.total_restores_started(), 0);
 }
 
@@ -361,31 +330,16 @@ async fn hmac_sha256_get_requests_are_verified_and_describe_redis_sends_string_c
     let sb = start().await;
     let mut params = v2_params(
         "DescribeRedis",
-        &[
-            ("SignatureMethod", "HmacSHA256"),
-            ("redisId", "crs-main"),
-            ("limit", "10"),
-            ("offset", "0"),
-        ],
+        &[("SignatureMethod", "HmacSHA256"), ("redisId", "crs-main"), ("limit", "10"), ("offset", "0")],
     );
     v2_sign(&mut params, "GET", KEY);
     let url = format!("{}?{}", sb.endpoint_v2(), encode(&params));
-    let text = client()
-        .get(url)
-        .send()
-        .await
-        .expect("sent")
-        .text()
-        .await
-        .expect("body");
+    let text = client().get(url).send().await.expect("sent").text().await.expect("body");
     let answer: Value = serde_json::from_str(&text).expect("JSON");
     assert_eq!(answer["code"], json!("0"), "{answer}");
     assert_eq!(answer["totalCount"], json!(1));
     let redis = &answer["data"]["redisSet"][0];
-    assert_eq!(
-        (redis["redisId"].as_str(), redis["status"].as_str()),
-        (Some("crs-main"), Some("2"))
-    );
+    assert_eq!((redis["redisId"].as_str(), redis["status"].as_str()), (Some("crs-main"), Some("2")));
     assert_eq!(redis["regionId"], json!(1));
 }
 
@@ -393,10 +347,7 @@ async fn hmac_sha256_get_requests_are_verified_and_describe_redis_sends_string_c
 async fn restore_with_a_wrong_password_answers_10712() {
     let sb = start().await;
     let answer = v2_restore(&sb, "crs-main", "wrong", "b-ok").await;
-    assert_eq!(
-        (code(&answer), answer["codeDesc"].as_str()),
-        (10712, Some("PasswordError"))
-    );
+    assert_eq!((code(&answer), answer["codeDesc"].as_str()), (10712, Some("PasswordError")));
     assert_eq!(sb.total_restores_started(), 0);
 }
 
@@ -434,10 +385,7 @@ async fn a_fault_is_consumed_once_and_only_by_its_action() {
     sb.inject(Fault::error("DescribeTaskInfo", "InternalError"));
     sb.inject(Fault::error("RestoreInstance", "InternalError"));
     let faulted = v2_restore(&sb, "crs-main", PASSWORD, "b-ok").await;
-    assert_eq!(
-        (code(&faulted), faulted["codeDesc"].as_str()),
-        (5100, Some("InternalError"))
-    );
+    assert_eq!((code(&faulted), faulted["codeDesc"].as_str()), (5100, Some("InternalError")));
     assert_eq!(sb.total_restores_started(), 0);
     let real = v2_restore(&sb, "crs-main", PASSWORD, "b-ok").await;
     assert_eq!(code(&real), 0);
@@ -450,18 +398,9 @@ async fn a_fault_is_consumed_once_and_only_by_its_action() {
 #[tokio::test]
 async fn an_unknown_fault_name_answers_99999_in_v2_and_the_name_in_v3() {
     let sb = start().await;
-    sb.inject(Fault {
-        action: None,
-        kind: FaultKind::Error {
-            name: "RequestLimitExceeded".into(),
-        },
-        times: 2,
-    });
+    sb.inject(Fault { action: None, kind: FaultKind::Error { name: "RequestLimitExceeded".into() }, times: 2 });
     let answer = v2(&sb, "DescribeRedis", &[]).await;
-    assert_eq!(
-        (code(&answer), answer["codeDesc"].as_str()),
-        (99999, Some("RequestLimitExceeded"))
-    );
+    assert_eq!((code(&answer), answer["codeDesc"].as_str()), (99999, Some("RequestLimitExceeded")));
     let answer = v3(&sb, "DescribeInstances", json!({})).await;
     assert_eq!(v3_error(&answer), "RequestLimitExceeded");
     let answer = v3(&sb, "DescribeInstances", json!({})).await;
@@ -476,10 +415,8 @@ async fn a_delayed_response_still_starts_the_restore() {
         kind: FaultKind::DelayResponse(Duration::from_millis(800)),
         times: 1,
     });
-    let mut params = v2_params(
-        "RestoreInstance",
-        &[("redisId", "crs-main"), ("password", PASSWORD), ("backupId", "b-ok")],
-    );
+    let mut params =
+        v2_params("RestoreInstance", &[("redisId", "crs-main"), ("password", PASSWORD), ("backupId", "b-ok")]);
     v2_sign(&mut params, "POST", KEY);
     let outcome = client()
         .post(sb.endpoint_v2())
@@ -495,17 +432,8 @@ async fn a_delayed_response_still_starts_the_restore() {
 #[tokio::test]
 async fn transport_faults_answer_with_a_status_an_html_page_half_a_json_or_nothing() {
     let sb = start().await;
-    for kind in [
-        FaultKind::HttpStatus(503),
-        FaultKind::Html,
-        FaultKind::TruncatedJson,
-        FaultKind::CloseConnection,
-    ] {
-        sb.inject(Fault {
-            action: Some("DescribeInstances".into()),
-            kind,
-            times: 1,
-        });
+    for kind in [FaultKind::HttpStatus(503), FaultKind::Html, FaultKind::TruncatedJson, FaultKind::CloseConnection] {
+        sb.inject(Fault { action: Some("DescribeInstances".into()), kind, times: 1 });
     }
     let send = || async {
         let request = V3Request::new("DescribeInstances", json!({}));
@@ -527,10 +455,7 @@ async fn transport_faults_answer_with_a_status_an_html_page_half_a_json_or_nothi
     assert_eq!(html.status().as_u16(), 200);
     assert!(html.text().await.expect("body").starts_with("<html>"));
     let half = send().await.expect("answered").text().await.expect("body");
-    assert!(
-        half.starts_with("{\"Response\"") && serde_json::from_str::<Value>(&half).is_err(),
-        "{half}"
-    );
+    assert!(half.starts_with("{\"Response\"") && serde_json::from_str::<Value>(&half).is_err(), "{half}");
     assert!(send().await.is_err(), "the connection should close without an answer");
     let normal = send().await.expect("answered").text().await.expect("body");
     assert!(normal.contains("InstanceSet"), "{normal}");
@@ -545,31 +470,17 @@ async fn a_signed_v3_restore_succeeds_with_a_string_task_id() {
     assert_eq!(answer["TaskId"], json!("375074"), "{answer}");
     let again = v3(&sb, "RestoreInstance", body).await;
     assert_eq!(v3_error(&again), "ResourceUnavailable.InstanceLockedError");
-    let wrong = v3(
-        &sb,
-        "RestoreInstance",
-        json!({"InstanceId": "crs-other", "BackupId": "b-other", "Password": "nope"}),
-    )
-    .await;
+    let wrong =
+        v3(&sb, "RestoreInstance", json!({"InstanceId": "crs-other", "BackupId": "b-other", "Password": "nope"})).await;
     assert_eq!(v3_error(&wrong), "InvalidParameterValue.PasswordError");
 }
 
 #[tokio::test]
 async fn a_password_free_instance_restores_without_a_password_over_v3() {
     let sb = start().await;
-    let answer = v3(
-        &sb,
-        "RestoreInstance",
-        json!({"InstanceId": "crs-nopass", "BackupId": "b-np"}),
-    )
-    .await;
+    let answer = v3(&sb, "RestoreInstance", json!({"InstanceId": "crs-nopass", "BackupId": "b-np"})).await;
     assert!(answer["TaskId"].is_string(), "{answer}");
-    let missing = v3(
-        &sb,
-        "RestoreInstance",
-        json!({"InstanceId": "crs-other", "BackupId": "b-other"}),
-    )
-    .await;
+    let missing = v3(&sb, "RestoreInstance", json!({"InstanceId": "crs-other", "BackupId": "b-other"})).await;
     assert_eq!(v3_error(&missing), "InvalidParameterValue.PasswordError");
 }
 
@@ -582,10 +493,7 @@ async fn a_v3_request_with_a_wrong_signature_answers_signature_failure() {
     // Signed for a body other than the one sent.
     let request = V3Request::new("DescribeInstances", json!({}));
     let authorization = request.authorization(&sb.addr().to_string());
-    let tampered = V3Request {
-        body: json!({"Limit": 1}).to_string(),
-        ..request
-    };
+    let tampered = V3Request { body: json!({"Limit": 1}).to_string(), ..request };
     let answer = tampered.send_with_authorization(&sb, &authorization).await;
     assert_eq!(v3_error(&answer), "AuthFailure.SignatureFailure");
 }
@@ -618,9 +526,7 @@ async fn a_v3_token_must_match_the_temporary_credential() {
 async fn v3_authentication_failures_use_their_documented_codes() {
     let sb = start().await;
     let request = V3Request::new("DescribeInstances", json!({}));
-    let malformed = request
-        .send_with_authorization(&sb, "TC3-HMAC-SHA256 Signature=abc")
-        .await;
+    let malformed = request.send_with_authorization(&sb, "TC3-HMAC-SHA256 Signature=abc").await;
     assert_eq!(v3_error(&malformed), "AuthFailure.InvalidAuthorization");
 
     let mut request = V3Request::new("DescribeInstances", json!({}));
@@ -644,31 +550,17 @@ async fn task_status_progresses_from_preparing_to_succeed_or_failed() {
     let sb = start_with(Duration::from_millis(1000)).await;
     let task = v2_restore(&sb, "crs-main", PASSWORD, "b-ok").await["data"]["requestId"].to_string();
     sb.fail_next_task("crs-nopass");
-    let failing = v3(
-        &sb,
-        "RestoreInstance",
-        json!({"InstanceId": "crs-nopass", "BackupId": "b-np"}),
-    )
-    .await;
+    let failing = v3(&sb, "RestoreInstance", json!({"InstanceId": "crs-nopass", "BackupId": "b-np"})).await;
     let failing_id = failing["TaskId"].clone();
 
     let status = |answer: Value| answer["data"]["status"].as_i64();
-    assert_eq!(
-        status(v2(&sb, "DescribeTaskInfo", &[("requestId", &task)]).await),
-        Some(0)
-    );
+    assert_eq!(status(v2(&sb, "DescribeTaskInfo", &[("requestId", &task)]).await), Some(0));
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(
-        status(v2(&sb, "DescribeTaskInfo", &[("requestId", &task)]).await),
-        Some(1)
-    );
+    assert_eq!(status(v2(&sb, "DescribeTaskInfo", &[("requestId", &task)]).await), Some(1));
     let running = v3(&sb, "DescribeTaskInfo", json!({"TaskId": failing_id})).await;
     assert_eq!(running["Status"], json!("running"), "{running}");
     tokio::time::sleep(Duration::from_millis(800)).await;
-    assert_eq!(
-        status(v2(&sb, "DescribeTaskInfo", &[("requestId", &task)]).await),
-        Some(2)
-    );
+    assert_eq!(status(v2(&sb, "DescribeTaskInfo", &[("requestId", &task)]).await), Some(2));
     let failed = v3(&sb, "DescribeTaskInfo", json!({"TaskId": failing_id})).await;
     assert_eq!(failed["Status"], json!("failed"), "{failed}");
     assert_eq!(failed["InstanceId"], json!("crs-nopass"));
@@ -683,12 +575,7 @@ async fn task_status_progresses_from_preparing_to_succeed_or_failed() {
 #[tokio::test]
 async fn backup_and_instance_lists_paginate_in_both_versions() {
     let sb = start().await;
-    let page = v2(
-        &sb,
-        "GetRedisBackupList",
-        &[("redisId", "crs-main"), ("limit", "2"), ("offset", "2")],
-    )
-    .await;
+    let page = v2(&sb, "GetRedisBackupList", &[("redisId", "crs-main"), ("limit", "2"), ("offset", "2")]).await;
     assert_eq!(code(&page), 0);
     assert_eq!(page["totalCount"], json!(4));
     let ids: Vec<&str> = page["data"]["redisBackupSet"]
@@ -700,12 +587,7 @@ async fn backup_and_instance_lists_paginate_in_both_versions() {
     assert_eq!(ids, ["b-locked", "b-busy"]);
     assert_eq!(page["data"]["redisBackupSet"][0]["locked"], json!(1));
 
-    let page = v3(
-        &sb,
-        "DescribeInstanceBackups",
-        json!({"InstanceId": "crs-main", "Limit": 3, "Offset": 3}),
-    )
-    .await;
+    let page = v3(&sb, "DescribeInstanceBackups", json!({"InstanceId": "crs-main", "Limit": 3, "Offset": 3})).await;
     assert_eq!(page["TotalCount"], json!(4));
     assert_eq!(page["BackupSet"][0]["BackupId"], json!("b-busy"));
     assert_eq!(page["BackupSet"][0]["BackupType"], json!("1"));
@@ -723,32 +605,16 @@ async fn backup_and_instance_lists_paginate_in_both_versions() {
 async fn the_control_plane_hides_passwords_and_steers_the_sandbox() {
     let sb = start().await;
     let base = format!("http://{}", sb.addr());
-    let state = client()
-        .get(format!("{base}/_sandbox/state"))
-        .send()
-        .await
-        .expect("sent")
-        .text()
-        .await
-        .expect("body");
+    let state = client().get(format!("{base}/_sandbox/state")).send().await.expect("sent").text().await.expect("body");
     assert!(state.contains("crs-main") && !state.contains(PASSWORD) && !state.contains("\"other\""));
 
     let fault = json!({"action": "RestoreInstance", "kind": {"error": "BackupLockedError"}, "times": 1});
-    let queued = client()
-        .post(format!("{base}/_sandbox/faults"))
-        .body(fault.to_string())
-        .send()
-        .await
-        .expect("sent");
+    let queued = client().post(format!("{base}/_sandbox/faults")).body(fault.to_string()).send().await.expect("sent");
     assert_eq!(queued.status().as_u16(), 200);
     assert_eq!(code(&v2_restore(&sb, "crs-main", PASSWORD, "b-ok").await), 10710);
 
-    let bad = client()
-        .post(format!("{base}/_sandbox/faults"))
-        .body(r#"{"kind": "explode"}"#)
-        .send()
-        .await
-        .expect("sent");
+    let bad =
+        client().post(format!("{base}/_sandbox/faults")).body(r#"{"kind": "explode"}"#).send().await.expect("sent");
     assert_eq!(bad.status().as_u16(), 400);
 
     let changed = client()
@@ -762,12 +628,7 @@ async fn the_control_plane_hides_passwords_and_steers_the_sandbox() {
     assert_eq!(code(&v2_restore(&sb, "crs-main", "rotated", "b-ok").await), 0);
 
     sb.set_password("crs-other", None);
-    let answer = v3(
-        &sb,
-        "RestoreInstance",
-        json!({"InstanceId": "crs-other", "BackupId": "b-other"}),
-    )
-    .await;
+    let answer = v3(&sb, "RestoreInstance", json!({"InstanceId": "crs-other", "BackupId": "b-other"})).await;
     assert!(answer["TaskId"].is_string(), "{answer}");
 }
 
@@ -776,11 +637,5 @@ async fn a_shut_down_sandbox_stops_accepting_connections() {
     let sb = start().await;
     sb.shutdown();
     tokio::time::sleep(Duration::from_millis(50)).await;
-    assert!(
-        client()
-            .get(format!("http://{}/_sandbox/state", sb.addr()))
-            .send()
-            .await
-            .is_err()
-    );
+    assert!(client().get(format!("http://{}/_sandbox/state", sb.addr())).send().await.is_err());
 }

@@ -30,11 +30,7 @@ struct V2 {
 
 impl V2 {
     fn envelope(&self, code: i64, message: &str, code_desc: &str) -> Map<String, Value> {
-        let code = if self.code_as_string {
-            Value::String(code.to_string())
-        } else {
-            Value::from(code)
-        };
+        let code = if self.code_as_string { Value::String(code.to_string()) } else { Value::from(code) };
         let mut body = Map::new();
         body.insert("code".into(), code);
         body.insert("message".into(), message.into());
@@ -72,10 +68,7 @@ fn non_empty<'a>(params: &'a Params, name: &str) -> Option<&'a str> {
 
 fn int_param(params: &Params, name: &str) -> Result<Option<i64>, ApiError> {
     non_empty(params, name)
-        .map(|v| {
-            v.parse()
-                .map_err(|_| ApiError::new(Code::InvalidParameter, format!("{name}={v} is not an integer")))
-        })
+        .map(|v| v.parse().map_err(|_| ApiError::new(Code::InvalidParameter, format!("{name}={v} is not an integer"))))
         .transpose()
 }
 
@@ -98,10 +91,7 @@ fn read_params(method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> 
                 );
                 return (parse_pairs(body), Err(err));
             }
-            let content_type = headers
-                .get(header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default();
+            let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
             let media_type = content_type.split(';').next().unwrap_or_default().trim();
             if !media_type.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
                 let err = ApiError::new(
@@ -117,10 +107,7 @@ fn read_params(method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> 
             return (query, Err(err));
         }
     };
-    let duplicate = params
-        .iter()
-        .enumerate()
-        .find(|(i, (k, _))| params[..*i].iter().any(|(other, _)| other == k));
+    let duplicate = params.iter().enumerate().find(|(i, (k, _))| params[..*i].iter().any(|(other, _)| other == k));
     if let Some((_, (name, _))) = duplicate {
         let err = ApiError::new(Code::MalformedRequest, format!("parameter {name} is given twice"));
         return (params, Err(err));
@@ -149,9 +136,7 @@ pub(crate) async fn handle(
 ) -> Response {
     let (params, readable) = read_params(&method, &uri, &headers, &body);
     let action = non_empty(&params, "Action").map(str::to_owned);
-    let wire = V2 {
-        code_as_string: action.as_deref() == Some("DescribeRedis"),
-    };
+    let wire = V2 { code_as_string: action.as_deref() == Some("DescribeRedis") };
     answer(&shared, &conn, &wire, action.as_deref(), || {
         let outcome = readable
             .and_then(|()| authenticate(&shared, &method, &headers, &params))
@@ -176,10 +161,7 @@ fn authenticate(shared: &Shared, method: &Method, headers: &HeaderMap, params: &
         .parse()
         .map_err(|_| ApiError::new(Code::MalformedRequest, "Timestamp must be UNIX seconds"))?;
     if get("Nonce").parse::<u64>().map_or(true, |n| n == 0) {
-        return Err(ApiError::new(
-            Code::MalformedRequest,
-            "Nonce must be a positive integer",
-        ));
+        return Err(ApiError::new(Code::MalformedRequest, "Nonce must be a positive integer"));
     }
     let host = headers
         .get(header::HOST)
@@ -194,28 +176,18 @@ fn authenticate(shared: &Shared, method: &Method, headers: &HeaderMap, params: &
     let pairs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let string_to_sign = v2_string_to_sign(method.as_str(), host_without_port(host), PATH, &pairs);
     let signature_method = SignatureMethod::from_request_param(param(params, "SignatureMethod"));
-    let signature_ok = v2_verify(
-        credential.secret_key.as_bytes(),
-        signature_method,
-        &string_to_sign,
-        get("Signature"),
-    );
+    let signature_ok = v2_verify(credential.secret_key.as_bytes(), signature_method, &string_to_sign, get("Signature"));
 
     let mut state = shared.lock();
     let nonce = get("Nonce");
     if state.nonces.contains(secret_id, nonce) {
-        return Err(ApiError::new(
-            Code::SignatureExpire,
-            format!("Nonce {nonce} was already used"),
-        ));
+        return Err(ApiError::new(Code::SignatureExpire, format!("Nonce {nonce} was already used")));
     }
     if !signature_ok {
         // The string to sign holds the instance password in clear, so only a redacted copy is
         // shown, and only to whoever reads the sandbox's own debug log.
-        let redacted: Vec<(&str, &str)> = pairs
-            .iter()
-            .map(|&(k, v)| if k == "password" { (k, "<redacted>") } else { (k, v) })
-            .collect();
+        let redacted: Vec<(&str, &str)> =
+            pairs.iter().map(|&(k, v)| if k == "password" { (k, "<redacted>") } else { (k, v) }).collect();
         let shown = v2_string_to_sign(method.as_str(), host_without_port(host), PATH, &redacted);
         tracing::debug!(string_to_sign = %shown, "v2 signature mismatch");
         return Err(ApiError::new(
@@ -296,10 +268,7 @@ fn dispatch(shared: &Shared, params: &Params) -> Result<Map<String, Value>, ApiE
             fields.insert("data".into(), json!({ "redisSet": set }));
         }
         other => {
-            return Err(ApiError::new(
-                Code::InvalidAction,
-                format!("Action {other} is not supported"),
-            ));
+            return Err(ApiError::new(Code::InvalidAction, format!("Action {other} is not supported")));
         }
     }
     Ok(fields)

@@ -45,14 +45,7 @@ impl Wire for V3 {
 /// Looks like Tencent's RequestId (a UUID); only uniqueness matters.
 fn request_id() -> String {
     let hex = format!("{:032x}", rand::random::<u128>());
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
+    format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
 }
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -90,9 +83,7 @@ struct Authorization<'a> {
 }
 
 fn parse_authorization(value: &str) -> Result<Authorization<'_>, &'static str> {
-    let rest = value
-        .strip_prefix("TC3-HMAC-SHA256 ")
-        .ok_or("the algorithm must be TC3-HMAC-SHA256")?;
+    let rest = value.strip_prefix("TC3-HMAC-SHA256 ").ok_or("the algorithm must be TC3-HMAC-SHA256")?;
     let (mut credential, mut signed_headers, mut signature) = (None, None, None);
     for part in rest.split(',') {
         let (key, value) = part.trim().split_once('=').ok_or("expected key=value parts")?;
@@ -121,12 +112,7 @@ fn parse_authorization(value: &str) -> Result<Authorization<'_>, &'static str> {
     if signature.len() != 64 || !signature.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err("Signature must be 64 hex digits");
     }
-    Ok(Authorization {
-        secret_id,
-        date,
-        service,
-        signature,
-    })
+    Ok(Authorization { secret_id, date, service, signature })
 }
 
 fn authenticate(shared: &Shared, method: &Method, headers: &HeaderMap, body: &[u8]) -> Result<(), ApiError> {
@@ -163,15 +149,7 @@ fn authenticate(shared: &Shared, method: &Method, headers: &HeaderMap, body: &[u
 
     let expected = tc3_sign(
         credential.secret_key.as_bytes(),
-        &Tc3Input {
-            http_method: "POST",
-            query: "",
-            content_type,
-            host,
-            payload: body,
-            service: SERVICE,
-            timestamp,
-        },
+        &Tc3Input { http_method: "POST", query: "", content_type, host, payload: body, service: SERVICE, timestamp },
     );
     if authorization.date != expected.date || authorization.service != SERVICE {
         return Err(ApiError::new(
@@ -196,10 +174,7 @@ fn authenticate(shared: &Shared, method: &Method, headers: &HeaderMap, body: &[u
     match header_str(headers, "x-tc-version") {
         None => Err(ApiError::new(Code::MissingParameter, "X-TC-Version is required")),
         Some(VERSION) => Ok(()),
-        Some(other) => Err(ApiError::new(
-            Code::NoSuchVersion,
-            format!("Version {other} is not {VERSION}"),
-        )),
+        Some(other) => Err(ApiError::new(Code::NoSuchVersion, format!("Version {other} is not {VERSION}"))),
     }
 }
 
@@ -300,10 +275,7 @@ fn dispatch(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<Map<Str
             fields.insert("InstanceSet".into(), set.into());
         }
         other => {
-            return Err(ApiError::new(
-                Code::InvalidAction,
-                format!("Action {other} is not supported"),
-            ));
+            return Err(ApiError::new(Code::InvalidAction, format!("Action {other} is not supported")));
         }
     }
     Ok(fields)
@@ -321,12 +293,7 @@ mod tests {
         );
         assert_eq!(
             parse_authorization(&value),
-            Ok(Authorization {
-                secret_id: "AKIDx",
-                date: "2019-02-25",
-                service: "redis",
-                signature: sig,
-            })
+            Ok(Authorization { secret_id: "AKIDx", date: "2019-02-25", service: "redis", signature: sig })
         );
     }
 

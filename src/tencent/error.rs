@@ -77,18 +77,9 @@ const V3_CODES: &[(&str, Failure)] = &[
     ("InvalidParameterValue.BackupNotExists", Failure::BackupNotExists),
     ("ResourceUnavailable.InstanceLockedError", Failure::InstanceLocked),
     ("ResourceUnavailable.BackupLockedError", Failure::BackupLocked),
-    (
-        "ResourceUnavailable.InstanceStatusAbnormal",
-        Failure::InstanceStatusAbnormal,
-    ),
-    (
-        "ResourceUnavailable.InstanceStateError",
-        Failure::InstanceStatusAbnormal,
-    ),
-    (
-        "ResourceUnavailable.BackupStatusAbnormal",
-        Failure::BackupStatusAbnormal,
-    ),
+    ("ResourceUnavailable.InstanceStatusAbnormal", Failure::InstanceStatusAbnormal),
+    ("ResourceUnavailable.InstanceStateError", Failure::InstanceStatusAbnormal),
+    ("ResourceUnavailable.BackupStatusAbnormal", Failure::BackupStatusAbnormal),
     ("InvalidParameterValue.PasswordError", Failure::PasswordError),
     ("InvalidParameter.PermissionDenied", Failure::AuthFailure),
 ];
@@ -104,18 +95,11 @@ const V3_PREFIXES: &[(&str, Failure)] = &[
 impl TencentCode {
     pub fn classify(&self) -> Failure {
         match self {
-            Self::V2(code) => V2_CODES
-                .iter()
-                .find(|(c, _)| c == code)
-                .map_or(Failure::Other, |(_, f)| *f),
+            Self::V2(code) => V2_CODES.iter().find(|(c, _)| c == code).map_or(Failure::Other, |(_, f)| *f),
             Self::V3(code) => V3_CODES
                 .iter()
                 .find(|(c, _)| c == code)
-                .or_else(|| {
-                    V3_PREFIXES
-                        .iter()
-                        .find(|(p, _)| code == p || code.starts_with(&format!("{p}.")))
-                })
+                .or_else(|| V3_PREFIXES.iter().find(|(p, _)| code == p || code.starts_with(&format!("{p}."))))
                 .map_or(Failure::Other, |(_, f)| *f),
         }
     }
@@ -134,13 +118,7 @@ impl TencentCode {
 pub enum TencentError {
     /// Tencent answered and said no.
     #[error("Tencent rejected {action}: {name}: {message}")]
-    Api {
-        action: &'static str,
-        failure: Failure,
-        code: TencentCode,
-        name: String,
-        message: String,
-    },
+    Api { action: &'static str, failure: Failure, code: TencentCode, name: String, message: String },
     /// The request never left: connection refused, DNS, TLS handshake. Safe to report as not sent.
     #[error("could not reach Tencent for {action}: {detail}")]
     Unreachable { action: &'static str, detail: String },
@@ -201,11 +179,9 @@ mod tests {
         for code in [4100, 4104, 4105, 4500] {
             assert_eq!(TencentCode::V2(code).classify(), Failure::AuthFailure);
         }
-        for code in [
-            "AuthFailure.SignatureFailure",
-            "AuthFailure.SecretIdNotFound",
-            "UnauthorizedOperation.NoCAMAuthed",
-        ] {
+        for code in
+            ["AuthFailure.SignatureFailure", "AuthFailure.SecretIdNotFound", "UnauthorizedOperation.NoCAMAuthed"]
+        {
             assert_eq!(TencentCode::V3(code.into()).classify(), Failure::AuthFailure);
         }
     }
@@ -213,10 +189,7 @@ mod tests {
     #[test]
     fn unknown_codes_are_other_and_prefixes_need_a_dot_boundary() {
         assert_eq!(TencentCode::V2(99999).classify(), Failure::Other);
-        assert_eq!(
-            TencentCode::V3("InternalError.InternalError".into()).classify(),
-            Failure::Other
-        );
+        assert_eq!(TencentCode::V3("InternalError.InternalError".into()).classify(), Failure::Other);
         assert_eq!(TencentCode::V3("AuthFailureX".into()).classify(), Failure::Other);
     }
 }

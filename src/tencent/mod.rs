@@ -68,17 +68,12 @@ impl Endpoint {
         let host = url.host_str().ok_or_else(|| format!("{raw:?} has no host"))?.to_owned();
         let loopback = host == "localhost"
             || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
-            || host
-                .trim_matches(['[', ']'])
-                .parse::<std::net::IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback());
+            || host.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
         match url.scheme() {
             "https" => {}
             "http" if loopback => {}
             _ => {
-                return Err(format!(
-                    "{raw:?} must use https (plain http is only allowed to a loopback address)"
-                ));
+                return Err(format!("{raw:?} must use https (plain http is only allowed to a loopback address)"));
             }
         }
         if !url.username().is_empty() || url.password().is_some() || url.query().is_some() {
@@ -161,11 +156,9 @@ impl Backup {
             ApiVersion::V3 => ("BackupId", "StartTime", "Status", "Locked"),
         };
         Some(Self {
-            id: v.get(id).and_then(|i| {
-                i.as_str()
-                    .map(str::to_owned)
-                    .or_else(|| lenient_i64(i).map(|n| n.to_string()))
-            })?,
+            id: v
+                .get(id)
+                .and_then(|i| i.as_str().map(str::to_owned).or_else(|| lenient_i64(i).map(|n| n.to_string())))?,
             start_time: v.get(start).and_then(Value::as_str).unwrap_or_default().to_owned(),
             status: v.get(status).and_then(lenient_i64)?,
             locked: v.get(locked).and_then(lenient_i64).is_some_and(|l| l != 0),
@@ -222,11 +215,8 @@ impl TencentClient {
                 )));
             }
             (ApiVersion::V2, InstancePassword::Password(pw)) => {
-                let params = [
-                    ("redisId", redis_id.as_str()),
-                    ("password", pw.expose()),
-                    ("backupId", backup_id.as_str()),
-                ];
+                let params =
+                    [("redisId", redis_id.as_str()), ("password", pw.expose()), ("backupId", backup_id.as_str())];
                 self.call(creds, region, ACTION, &params, Value::Null).await?
             }
             (ApiVersion::V3, password) => {
@@ -241,10 +231,8 @@ impl TencentClient {
             ApiVersion::V2 => data.pointer("/data/requestId"),
             ApiVersion::V3 => data.get("TaskId"),
         };
-        task.and_then(lenient_i64).ok_or_else(|| TencentError::Malformed {
-            action: ACTION,
-            detail: "no task id in the answer".into(),
-        })
+        task.and_then(lenient_i64)
+            .ok_or_else(|| TencentError::Malformed { action: ACTION, detail: "no task id in the answer".into() })
     }
 
     /// Reads a restore task's status (DescribeTaskInfo). Read-only: safe to retry.
@@ -256,20 +244,12 @@ impl TencentClient {
     ) -> Result<TaskStatus, TencentError> {
         const ACTION: &str = "DescribeTaskInfo";
         let id = task_id.to_string();
-        let data = self
-            .call(creds, region, ACTION, &[("requestId", &id)], json!({"TaskId": task_id}))
-            .await?;
+        let data = self.call(creds, region, ACTION, &[("requestId", &id)], json!({"TaskId": task_id})).await?;
         let status = match self.config.version {
-            ApiVersion::V2 => data
-                .pointer("/data/status")
-                .and_then(lenient_i64)
-                .map(TaskStatus::from_v2),
+            ApiVersion::V2 => data.pointer("/data/status").and_then(lenient_i64).map(TaskStatus::from_v2),
             ApiVersion::V3 => data.get("Status").and_then(Value::as_str).map(TaskStatus::from_v3),
         };
-        status.ok_or_else(|| TencentError::Malformed {
-            action: ACTION,
-            detail: "no task status".into(),
-        })
+        status.ok_or_else(|| TencentError::Malformed { action: ACTION, detail: "no task status".into() })
     }
 
     /// All backups of an instance (GetRedisBackupList / DescribeInstanceBackups), every page.
@@ -289,27 +269,17 @@ impl TencentClient {
         for page in 0..20 {
             let (limit, offset) = (PAGE.to_string(), (page * PAGE).to_string());
             let body = json!({"InstanceId": redis_id.as_str(), "Limit": PAGE, "Offset": page * PAGE});
-            let params = [
-                ("redisId", redis_id.as_str()),
-                ("limit", limit.as_str()),
-                ("offset", offset.as_str()),
-            ];
+            let params = [("redisId", redis_id.as_str()), ("limit", limit.as_str()), ("offset", offset.as_str())];
             let data = self.call(creds, region, action, &params, body).await?;
             let (items, total) = match self.config.version {
                 ApiVersion::V2 => (data.pointer("/data/redisBackupSet"), data.get("totalCount")),
                 ApiVersion::V3 => (data.get("BackupSet"), data.get("TotalCount")),
             };
             let items = items.and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
-            let parsed: Vec<Backup> = items
-                .iter()
-                .filter_map(|b| Backup::parse(b, self.config.version))
-                .collect();
+            let parsed: Vec<Backup> = items.iter().filter_map(|b| Backup::parse(b, self.config.version)).collect();
             let count = items.len();
             backups.extend(parsed);
-            let total = total
-                .and_then(lenient_i64)
-                .and_then(|t| usize::try_from(t).ok())
-                .unwrap_or(0);
+            let total = total.and_then(lenient_i64).and_then(|t| usize::try_from(t).ok()).unwrap_or(0);
             if count < PAGE || backups.len() >= total {
                 break;
             }
@@ -369,34 +339,21 @@ impl TencentClient {
                     (action, region.as_str(), timestamp, nonce),
                     v2_params,
                 );
-                self.http
-                    .post(ep.url.clone())
-                    .header("content-type", "application/x-www-form-urlencoded")
-                    .body(body)
+                self.http.post(ep.url.clone()).header("content-type", "application/x-www-form-urlencoded").body(body)
             }
             ApiVersion::V3 => {
                 let body = serde_json::to_vec(&v3_body).unwrap_or_default();
                 let headers = v3::request_headers(creds, &ep.host_header, (action, region.as_str(), timestamp), &body);
-                headers
-                    .into_iter()
-                    .fold(self.http.post(ep.url.clone()), |r, (k, v)| r.header(k, v))
-                    .body(body)
+                headers.into_iter().fold(self.http.post(ep.url.clone()), |r, (k, v)| r.header(k, v)).body(body)
             }
         };
         let timeout = self.config.timeout;
-        let mut response = request
-            .timeout(timeout)
-            .send()
-            .await
-            .map_err(|e| transport(action, &e, timeout))?;
+        let mut response = request.timeout(timeout).send().await.map_err(|e| transport(action, &e, timeout))?;
         let status = response.status().as_u16();
         let mut body = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(|e| transport(action, &e, timeout))? {
             if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
-                return Err(TencentError::Malformed {
-                    action,
-                    detail: "answer larger than 1 MiB".into(),
-                });
+                return Err(TencentError::Malformed { action, detail: "answer larger than 1 MiB".into() });
             }
             body.extend_from_slice(&chunk);
         }
@@ -415,15 +372,9 @@ impl TencentClient {
 fn transport(action: &'static str, e: &reqwest::Error, timeout: Duration) -> TencentError {
     if e.is_connect() {
         // Covers refused connections, DNS, TLS and connect timeouts: nothing was sent.
-        TencentError::Unreachable {
-            action,
-            detail: "connection failed".into(),
-        }
+        TencentError::Unreachable { action, detail: "connection failed".into() }
     } else if e.is_timeout() {
-        TencentError::Timeout {
-            action,
-            seconds: timeout.as_secs(),
-        }
+        TencentError::Timeout { action, seconds: timeout.as_secs() }
     } else {
         TencentError::Interrupted { action }
     }
@@ -466,10 +417,7 @@ mod tests {
             ("127.0.0.1", "127.0.0.1:9001", "/v2/index.php")
         );
         let ep = Endpoint::parse("https://redis.tencentcloudapi.com").expect("valid");
-        assert_eq!(
-            (ep.host_header.as_str(), ep.url.path()),
-            ("redis.tencentcloudapi.com", "/")
-        );
+        assert_eq!((ep.host_header.as_str(), ep.url.path()), ("redis.tencentcloudapi.com", "/"));
     }
 
     #[test]

@@ -39,11 +39,7 @@ impl SignatureMethod {
 
     /// How the server picks the algorithm: HmacSHA256 only when asked for exactly, else SHA1.
     pub fn from_request_param(value: Option<&str>) -> Self {
-        if value == Some("HmacSHA256") {
-            Self::HmacSha256
-        } else {
-            Self::HmacSha1
-        }
+        if value == Some("HmacSHA256") { Self::HmacSha256 } else { Self::HmacSha1 }
     }
 }
 
@@ -165,12 +161,7 @@ pub fn tc3_sign(secret_key: &[u8], input: &Tc3Input<'_>) -> Tc3Signature {
     let secret_service = hmac_bytes::<Hmac<Sha256>>(&secret_date, input.service.as_bytes());
     let secret_signing = hmac_bytes::<Hmac<Sha256>>(&secret_service, b"tc3_request");
     let signature = hex::encode(hmac_bytes::<Hmac<Sha256>>(&secret_signing, string_to_sign.as_bytes()));
-    Tc3Signature {
-        canonical_request,
-        string_to_sign,
-        date,
-        signature,
-    }
+    Tc3Signature { canonical_request, string_to_sign, date, signature }
 }
 
 /// `YYYY-MM-DD` of a unix timestamp in UTC (TC3 requires UTC, never local time).
@@ -223,20 +214,14 @@ mod tests {
         );
         let sig = v2_signature(V2_KEY, SignatureMethod::HmacSha256, &sts);
         assert_eq!(sig, "0EEm/HtGRr/VJXTAD9tYMth1Bzm3lLHz5RCDv1GdM8s=");
-        assert_eq!(
-            form_encode(&[("Signature", &sig)]),
-            "Signature=0EEm%2FHtGRr%2FVJXTAD9tYMth1Bzm3lLHz5RCDv1GdM8s%3D"
-        );
+        assert_eq!(form_encode(&[("Signature", &sig)]), "Signature=0EEm%2FHtGRr%2FVJXTAD9tYMth1Bzm3lLHz5RCDv1GdM8s%3D");
         assert!(v2_verify(V2_KEY, SignatureMethod::HmacSha256, &sts, &sig));
     }
 
     #[test]
     fn v2_b_hmac_sha1_matches_the_official_vector() {
         let sts = v2_string_to_sign("GET", "cvm.api.qcloud.com", "/v2/index.php", &v2_a_params("HmacSHA1"));
-        assert_eq!(
-            v2_signature(V2_KEY, SignatureMethod::HmacSha1, &sts),
-            "nPVnY6njQmwQ8ciqbPl5Qe+Oru4="
-        );
+        assert_eq!(v2_signature(V2_KEY, SignatureMethod::HmacSha1, &sts), "nPVnY6njQmwQ8ciqbPl5Qe+Oru4=");
     }
 
     #[test]
@@ -253,10 +238,7 @@ mod tests {
             sts,
             "GETcvm.api.qcloud.com/v2/index.php?Action=DescribeInstances&Nonce=345122&Region=gz&SecretId=AKIDz8krbsJ5yKBZQpn74WFkmLPx3gnPhESA&Timestamp=1408704141"
         );
-        assert_eq!(
-            v2_signature(V2_KEY, SignatureMethod::HmacSha1, &sts),
-            "HgIYOPcx5lN6gz8JsCFBNAWp2oQ="
-        );
+        assert_eq!(v2_signature(V2_KEY, SignatureMethod::HmacSha1, &sts), "HgIYOPcx5lN6gz8JsCFBNAWp2oQ=");
     }
 
     fn v2_d(http_method: &str, method: SignatureMethod) -> String {
@@ -278,20 +260,13 @@ mod tests {
         assert_eq!(v2_d("POST", SignatureMethod::HmacSha1), "p3n+pxBqF5JGZtDSxoVn5tGngf0=");
         assert_eq!(v2_d("post", SignatureMethod::HmacSha1), "p3n+pxBqF5JGZtDSxoVn5tGngf0=");
         assert_eq!(v2_d("GET", SignatureMethod::HmacSha1), "5HAq1BOKNLEE2/uauWnp6Zv9Z3c=");
-        assert_eq!(
-            v2_d("POST", SignatureMethod::HmacSha256),
-            "B2T37FRSP6Fk0/q/cdfrTE0p3zX5ooB/2BPWZUFpsj4="
-        );
+        assert_eq!(v2_d("POST", SignatureMethod::HmacSha256), "B2T37FRSP6Fk0/q/cdfrTE0p3zX5ooB/2BPWZUFpsj4=");
     }
 
     #[test]
     fn v2_string_to_sign_sorts_by_byte_order_and_dots_underscored_names() {
-        let sts = v2_string_to_sign(
-            "POST",
-            "h",
-            "/p",
-            &[("redisId", "a"), ("Placement_Zone", "CN_GZ"), ("Action", "X")],
-        );
+        let sts =
+            v2_string_to_sign("POST", "h", "/p", &[("redisId", "a"), ("Placement_Zone", "CN_GZ"), ("Action", "X")]);
         assert_eq!(sts, "POSTh/p?Action=X&Placement.Zone=CN_GZ&redisId=a");
     }
 
@@ -299,20 +274,12 @@ mod tests {
     fn v2_password_is_signed_raw_and_sent_percent_encoded() {
         let sts = v2_string_to_sign("POST", "h", "/p", &[("password", "12D3E@!r5ed")]);
         assert!(sts.ends_with("password=12D3E@!r5ed"));
-        assert_eq!(
-            form_encode(&[("password", "12D3E@!r5ed a+b")]),
-            "password=12D3E%40%21r5ed%20a%2Bb"
-        );
+        assert_eq!(form_encode(&[("password", "12D3E@!r5ed a+b")]), "password=12D3E%40%21r5ed%20a%2Bb");
     }
 
     #[test]
     fn v2_verify_rejects_a_changed_signature() {
-        assert!(!v2_verify(
-            V2_KEY,
-            SignatureMethod::HmacSha1,
-            "x",
-            "nPVnY6njQmwQ8ciqbPl5Qe+Oru4="
-        ));
+        assert!(!v2_verify(V2_KEY, SignatureMethod::HmacSha1, "x", "nPVnY6njQmwQ8ciqbPl5Qe+Oru4="));
         assert!(!v2_verify(V2_KEY, SignatureMethod::HmacSha1, "x", "not base64!"));
     }
 
@@ -320,10 +287,7 @@ mod tests {
     fn signature_method_parsing_is_strict_but_server_side_defaults_to_sha1() {
         assert_eq!(SignatureMethod::parse("HmacSHA256"), Some(SignatureMethod::HmacSha256));
         assert_eq!(SignatureMethod::parse("hmacsha256"), None);
-        assert_eq!(
-            SignatureMethod::from_request_param(Some("hmacsha256")),
-            SignatureMethod::HmacSha1
-        );
+        assert_eq!(SignatureMethod::from_request_param(Some("hmacsha256")), SignatureMethod::HmacSha1);
         assert_eq!(SignatureMethod::from_request_param(None), SignatureMethod::HmacSha1);
     }
 
@@ -353,10 +317,7 @@ mod tests {
             sig.string_to_sign,
             "TC3-HMAC-SHA256\n1551113065\n2019-02-25/cvm/tc3_request\n5ffe6a04c0664d6b969fab9a13bdab201d63ee709638e2749d62a09ca18d7031"
         );
-        assert_eq!(
-            sig.signature,
-            "72e494ea809ad7a8c8f7a4507b9bddcbaa8e581f516e8da2f66e2c5a96525168"
-        );
+        assert_eq!(sig.signature, "72e494ea809ad7a8c8f7a4507b9bddcbaa8e581f516e8da2f66e2c5a96525168");
         assert_eq!(
             sig.authorization(TC3_ID, "cvm"),
             "TC3-HMAC-SHA256 Credential=AKIDz8krbsJ5yKBZQpn74WFkmLPx3EXAMPLE/2019-02-25/cvm/tc3_request, SignedHeaders=content-type;host, Signature=72e494ea809ad7a8c8f7a4507b9bddcbaa8e581f516e8da2f66e2c5a96525168"
@@ -381,9 +342,6 @@ mod tests {
             hex::encode(Sha256::digest(sig.canonical_request.as_bytes())),
             "91c9c192c14460df6c1ffc69e34e6c5e90708de2a6d282cccf957dbf1aa7f3a7"
         );
-        assert_eq!(
-            sig.signature,
-            "5da7a33f6993f0614b047e5df4582db9e9bf4672ba50567dba16c6ccf174c474"
-        );
+        assert_eq!(sig.signature, "5da7a33f6993f0614b047e5df4582db9e9bf4672ba50567dba16c6ccf174c474");
     }
 }

@@ -39,15 +39,9 @@ pub(super) fn request_body(
 /// Splits an API 2.0 answer into its payload or the error it carries. `code` may be a number
 /// or a string, as Tencent is inconsistent about it.
 pub(super) fn parse_envelope(action: &'static str, body: &[u8]) -> Result<Value, TencentError> {
-    let malformed = |detail: &str| TencentError::Malformed {
-        action,
-        detail: detail.to_owned(),
-    };
+    let malformed = |detail: &str| TencentError::Malformed { action, detail: detail.to_owned() };
     let v: Value = serde_json::from_slice(body).map_err(|_| malformed("not JSON"))?;
-    let code = v
-        .get("code")
-        .and_then(lenient_i64)
-        .ok_or_else(|| malformed("no numeric \"code\""))?;
+    let code = v.get("code").and_then(lenient_i64).ok_or_else(|| malformed("no numeric \"code\""))?;
     if code == 0 {
         return Ok(v);
     }
@@ -56,17 +50,8 @@ pub(super) fn parse_envelope(action: &'static str, body: &[u8]) -> Result<Value,
     let failure = code.classify();
     let desc = text("codeDesc");
     let name =
-        failure
-            .public_name()
-            .map(str::to_owned)
-            .unwrap_or(if desc.is_empty() { "TencentError".into() } else { desc });
-    Err(TencentError::Api {
-        action,
-        failure,
-        code,
-        name,
-        message: text("message"),
-    })
+        failure.public_name().map(str::to_owned).unwrap_or(if desc.is_empty() { "TencentError".into() } else { desc });
+    Err(TencentError::Api { action, failure, code, name, message: text("message") })
 }
 
 #[cfg(test)]
@@ -81,18 +66,9 @@ mod tests {
 
     #[test]
     fn an_error_envelope_carries_code_name_and_message() {
-        let err = parse_envelope(
-            "RestoreInstance",
-            br#"{"code":10712,"message":"wrong","codeDesc":"PasswordError"}"#,
-        );
+        let err = parse_envelope("RestoreInstance", br#"{"code":10712,"message":"wrong","codeDesc":"PasswordError"}"#);
         match err {
-            Err(TencentError::Api {
-                failure,
-                code,
-                name,
-                message,
-                ..
-            }) => {
+            Err(TencentError::Api { failure, code, name, message, .. }) => {
                 assert_eq!(
                     (failure, code, name.as_str(), message.as_str()),
                     (Failure::PasswordError, TencentCode::V2(10712), "PasswordError", "wrong")
@@ -101,23 +77,14 @@ mod tests {
             other => panic!("{other:?}"),
         }
         match parse_envelope("X", br#"{"code":"5100","codeDesc":"ResourceOpFailed"}"#) {
-            Err(TencentError::Api {
-                failure: Failure::Other,
-                name,
-                ..
-            }) => assert_eq!(name, "ResourceOpFailed"),
+            Err(TencentError::Api { failure: Failure::Other, name, .. }) => assert_eq!(name, "ResourceOpFailed"),
             other => panic!("{other:?}"),
         }
     }
 
     #[test]
     fn html_and_truncated_json_are_malformed() {
-        for body in [
-            &b"<html>oops</html>"[..],
-            br#"{"code":0,"da"#,
-            b"{}",
-            br#"{"code":"zero"}"#,
-        ] {
+        for body in [&b"<html>oops</html>"[..], br#"{"code":0,"da"#, b"{}", br#"{"code":"zero"}"#] {
             assert!(matches!(parse_envelope("X", body), Err(TencentError::Malformed { .. })));
         }
     }

@@ -47,40 +47,21 @@ pub(super) fn request_headers(
 
 /// Returns `Response` or the error inside it.
 pub(super) fn parse_envelope(action: &'static str, body: &[u8]) -> Result<Value, TencentError> {
-    let malformed = |detail: &str| TencentError::Malformed {
-        action,
-        detail: detail.to_owned(),
-    };
+    let malformed = |detail: &str| TencentError::Malformed { action, detail: detail.to_owned() };
     let mut v: Value = serde_json::from_slice(body).map_err(|_| malformed("not JSON"))?;
-    let response = v
-        .get_mut("Response")
-        .map(Value::take)
-        .ok_or_else(|| malformed("no \"Response\" object"))?;
+    let response = v.get_mut("Response").map(Value::take).ok_or_else(|| malformed("no \"Response\" object"))?;
     if !response.is_object() {
         return Err(malformed("\"Response\" is not an object"));
     }
     let Some(error) = response.get("Error") else {
         return Ok(response);
     };
-    let raw = error
-        .get("Code")
-        .and_then(Value::as_str)
-        .ok_or_else(|| malformed("Error without a Code"))?;
-    let message = error
-        .get("Message")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned();
+    let raw = error.get("Code").and_then(Value::as_str).ok_or_else(|| malformed("Error without a Code"))?;
+    let message = error.get("Message").and_then(Value::as_str).unwrap_or_default().to_owned();
     let code = TencentCode::V3(raw.to_owned());
     let failure = code.classify();
     let name = failure.public_name().map_or_else(|| raw.to_owned(), str::to_owned);
-    Err(TencentError::Api {
-        action,
-        failure,
-        code,
-        name,
-        message,
-    })
+    Err(TencentError::Api { action, failure, code, name, message })
 }
 
 #[cfg(test)]
@@ -92,11 +73,9 @@ mod tests {
     fn an_error_response_maps_to_the_same_class_as_api_2() {
         let body = br#"{"Response":{"Error":{"Code":"ResourceNotFound.InstanceNotExists","Message":"no such"},"RequestId":"r"}}"#;
         match parse_envelope("RestoreInstance", body) {
-            Err(TencentError::Api {
-                failure: Failure::InstanceNotExists,
-                name,
-                ..
-            }) => assert_eq!(name, "InstanceNotExists"),
+            Err(TencentError::Api { failure: Failure::InstanceNotExists, name, .. }) => {
+                assert_eq!(name, "InstanceNotExists")
+            }
             other => panic!("{other:?}"),
         }
     }
@@ -105,16 +84,8 @@ mod tests {
     fn an_unknown_code_keeps_tencents_name() {
         let body = br#"{"Response":{"Error":{"Code":"FailedOperation.SystemError","Message":"boom"},"RequestId":"r"}}"#;
         match parse_envelope("RestoreInstance", body) {
-            Err(TencentError::Api {
-                failure: Failure::Other,
-                name,
-                message,
-                ..
-            }) => {
-                assert_eq!(
-                    (name.as_str(), message.as_str()),
-                    ("FailedOperation.SystemError", "boom")
-                );
+            Err(TencentError::Api { failure: Failure::Other, name, message, .. }) => {
+                assert_eq!((name.as_str(), message.as_str()), ("FailedOperation.SystemError", "boom"));
             }
             other => panic!("{other:?}"),
         }
@@ -122,16 +93,8 @@ mod tests {
 
     #[test]
     fn responses_without_the_envelope_are_malformed() {
-        for body in [
-            &br#"{"TaskId":1}"#[..],
-            br#"{"Response":[]}"#,
-            b"<html>",
-            br#"{"Response":{"Error":{}}}"#,
-        ] {
-            assert!(
-                matches!(parse_envelope("X", body), Err(TencentError::Malformed { .. })),
-                "{body:?}"
-            );
+        for body in [&br#"{"TaskId":1}"#[..], br#"{"Response":[]}"#, b"<html>", br#"{"Response":{"Error":{}}}"#] {
+            assert!(matches!(parse_envelope("X", body), Err(TencentError::Malformed { .. })), "{body:?}");
         }
     }
 }

@@ -5,6 +5,8 @@
 //! parallel without seeing each other's state.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod receiver;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -26,6 +28,7 @@ pub const PASSWORD: &str = "12D3E@!r5ed";
 pub const BACKUP_ID: &str = "e824aecc-ef5e-11e6-a2c7-525400082493";
 pub const EXPIRED_BACKUP: &str = "11111111-1111-4111-8111-111111111111";
 pub const LOCKED_BACKUP: &str = "22222222-2222-4222-8222-222222222222";
+pub const CALLBACK_KEY: &str = "whsec_Y2FsbGJhY2stc2lnbmluZy1rZXktMDAwMDAwMDE=";
 
 /// Generates each scenario once per Tencent API generation, in modules `v2` and `v3`.
 #[macro_export]
@@ -76,6 +79,15 @@ impl Builder {
     }
 
     /// Leaves moto empty: no secret exists.
+    /// Loopback callbacks allowed, fast polls and retries: for callback and wait tests.
+    pub fn for_callbacks(self) -> Self {
+        self.env("CALLBACK_ALLOW_LOOPBACK", "true")
+            .env("CALLBACK_RETRY_BASE_MS", "10")
+            .env("WAIT_POLL_INITIAL_MS", "30")
+            .env("WAIT_POLL_MAX_MS", "100")
+            .sandbox(|s| s.restore_duration = std::time::Duration::from_millis(400))
+    }
+
     pub fn without_secrets(mut self) -> Self {
         self.seed_secrets = false;
         self
@@ -85,9 +97,7 @@ impl Builder {
         let moto = moto_endpoint();
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let prefix = format!("it-{}-{n}-{}/", std::process::id(), self.api.as_str());
-        let sandbox = sandbox::spawn(self.sandbox, "127.0.0.1:0".parse().expect("addr"))
-            .await
-            .expect("sandbox starts");
+        let sandbox = sandbox::spawn(self.sandbox, "127.0.0.1:0".parse().expect("addr")).await.expect("sandbox starts");
         let endpoint = match self.api {
             ApiVersion::V2 => sandbox.endpoint_v2(),
             ApiVersion::V3 => sandbox.endpoint_v3(),
@@ -105,14 +115,7 @@ impl Builder {
         let seed = local_secrets_client(&moto);
         let function_sm = local_secrets_client(self.secrets_endpoint.as_deref().unwrap_or(&moto));
         let state = Arc::new(AppState::new(config, function_sm, http_client().expect("http client")).expect("state"));
-        let h = Harness {
-            api: self.api,
-            sandbox,
-            state,
-            seed,
-            prefix,
-            env,
-        };
+        let h = Harness { api: self.api, sandbox, state, seed, prefix, env };
         if self.seed_secrets {
             h.put_secret("signing-keys", &default_signing_keys().to_string()).await;
             h.put_secret(
@@ -130,7 +133,7 @@ pub fn default_signing_keys() -> Value {
     json!({"keys": [
         {"id": "runbooks", "secret": KEY_RUNBOOKS, "allow": ["crs-*"]},
         {"id": "drills", "secret": KEY_DRILLS, "allow": ["crs-drill*"]},
-    ]})
+    ], "callbackSecret": CALLBACK_KEY})
 }
 
 /// The sandbox every test starts from: one healthy instance with usable, expired and locked
@@ -161,22 +164,14 @@ pub fn sandbox_config() -> SandboxConfig {
             instance(
                 REDIS_ID,
                 Some(PASSWORD),
-                vec![
-                    backup(BACKUP_ID, 2, 0),
-                    backup(EXPIRED_BACKUP, -1, 0),
-                    backup(LOCKED_BACKUP, 1, 1),
-                ],
+                vec![backup(BACKUP_ID, 2, 0), backup(EXPIRED_BACKUP, -1, 0), backup(LOCKED_BACKUP, 1, 1)],
             ),
             instance(
                 "crs-drill001",
                 Some("drill-password-1"),
                 vec![backup("33333333-3333-4333-8333-333333333333", 2, 0)],
             ),
-            instance(
-                "crs-pwfree01",
-                None,
-                vec![backup("44444444-4444-4444-8444-444444444444", 2, 0)],
-            ),
+            instance("crs-pwfree01", None, vec![backup("44444444-4444-4444-8444-444444444444", 2, 0)]),
         ],
         restore_duration: std::time::Duration::from_secs(30),
         timestamp_tolerance_secs: 300,
@@ -207,13 +202,7 @@ impl Reply {
 
 impl Harness {
     pub fn builder(api: ApiVersion) -> Builder {
-        Builder {
-            api,
-            env: HashMap::new(),
-            sandbox: sandbox_config(),
-            secrets_endpoint: None,
-            seed_secrets: true,
-        }
+        Builder { api, env: HashMap::new(), sandbox: sandbox_config(), secrets_endpoint: None, seed_secrets: true }
     }
 
     pub async fn new(api: ApiVersion) -> Self {
@@ -225,25 +214,13 @@ impl Harness {
         let id = format!("{}{name}", self.prefix);
         let created = self.seed.create_secret().name(&id).secret_string(value).send().await;
         if created.is_err() {
-            self.seed
-                .put_secret_value()
-                .secret_id(&id)
-                .secret_string(value)
-                .send()
-                .await
-                .expect("secret updated");
+            self.seed.put_secret_value().secret_id(&id).secret_string(value).send().await.expect("secret updated");
         }
     }
 
     pub async fn delete_secret(&self, name: &str) {
         let id = format!("{}{name}", self.prefix);
-        self.seed
-            .delete_secret()
-            .secret_id(&id)
-            .force_delete_without_recovery(true)
-            .send()
-            .await
-            .expect("deleted");
+        self.seed.delete_secret().secret_id(&id).force_delete_without_recovery(true).send().await.expect("deleted");
     }
 
     pub fn secrets_fetched(&self) -> usize {
@@ -253,10 +230,7 @@ impl Harness {
     /// Sends an event through the real Lambda entry point.
     pub async fn invoke(&self, event: Value) -> Reply {
         let answer = handle_event(&self.state, event).await;
-        let status = answer["statusCode"]
-            .as_u64()
-            .and_then(|s| u16::try_from(s).ok())
-            .expect("statusCode");
+        let status = answer["statusCode"].as_u64().and_then(|s| u16::try_from(s).ok()).expect("statusCode");
         let body = serde_json::from_str(answer["body"].as_str().expect("body is a string")).expect("body is JSON");
         Reply { status, body }
     }
@@ -283,12 +257,7 @@ pub fn signed_event(body: &str, key: &str) -> Value {
 
 pub fn event_with(body: &str, key: &str, id: &str, timestamp: i64) -> Value {
     let mut ev = fixture("function-url-restore.json");
-    let sig = signature::sign(
-        &WebhookSecret::parse(key).expect("test key"),
-        id,
-        timestamp,
-        body.as_bytes(),
-    );
+    let sig = signature::sign(&WebhookSecret::parse(key).expect("test key"), id, timestamp, body.as_bytes());
     ev["body"] = body.into();
     ev["headers"]["webhook-id"] = id.into();
     ev["headers"]["webhook-timestamp"] = timestamp.to_string().into();
@@ -303,10 +272,7 @@ pub fn fixture(name: &str) -> Value {
 }
 
 pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs() as i64
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs() as i64
 }
 
 /// A loopback port with nothing listening (bound, then released).
