@@ -24,6 +24,10 @@ pub struct Config {
     /// `WAIT_TIMEOUT_SECONDS`: how long `waitForCompletion` follows a task.
     pub wait_timeout: Duration,
     pub poll: PollPolicy,
+    /// `IDEMPOTENCY_TABLE`: the DynamoDB table; `None` uses an in-memory store (local runs).
+    pub idempotency_table: Option<String>,
+    /// `IDEMPOTENCY_TTL_SECONDS`: how long a delivery id is remembered.
+    pub idempotency_ttl: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -114,6 +118,9 @@ impl Config {
                 initial: millis("WAIT_POLL_INITIAL_MS", 5_000)?,
                 max: millis("WAIT_POLL_MAX_MS", 30_000)?,
             },
+            idempotency_table: get("IDEMPOTENCY_TABLE").map(|t| t.trim().to_owned()),
+            // Longer than the signature tolerance, or a replay inside the window would be new.
+            idempotency_ttl: seconds("IDEMPOTENCY_TTL_SECONDS", 86_400, 600..=31_536_000)?,
         })
     }
 }
@@ -156,6 +163,7 @@ mod tests {
         assert_eq!(name_of(&[("CALLBACK_ALLOW_LOOPBACK", "yes")]), "CALLBACK_ALLOW_LOOPBACK");
         assert_eq!(name_of(&[("CALLBACK_ALLOWED_HOSTS", "a..b")]), "CALLBACK_ALLOWED_HOSTS");
         assert_eq!(name_of(&[("WAIT_TIMEOUT_SECONDS", "0")]), "WAIT_TIMEOUT_SECONDS");
+        assert_eq!(name_of(&[("IDEMPOTENCY_TTL_SECONDS", "300")]), "IDEMPOTENCY_TTL_SECONDS");
         let missing = Config::from_lookup(|_| None).expect_err("missing");
         assert_eq!(missing, ConfigError::Missing("SIGNING_KEYS_SECRET_ID"));
     }

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use crate::callback::CallbackUrlError;
 use crate::event::HttpResponse;
+use crate::idempotency::StoreError;
 use crate::invoke::InvokeError;
 use crate::payload::PayloadError;
 use crate::secrets::SecretsError;
@@ -45,6 +46,16 @@ pub enum RestoreError {
     Configuration(String),
     #[error(transparent)]
     AsyncInvoke(#[from] InvokeError),
+    #[error("this delivery is already being processed; wait for its result instead of sending it again")]
+    DuplicateInProgress,
+    #[error("this delivery id was already used with a different payload; use a new webhook-id")]
+    IdempotencyKeyReuse,
+    #[error(
+        "an earlier attempt of this delivery sent RestoreInstance and its outcome is unknown; check the instance's task list before restoring again (with a new delivery id)"
+    )]
+    OutcomeUnknown,
+    #[error(transparent)]
+    IdempotencyUnavailable(#[from] StoreError),
     #[error(transparent)]
     Secrets(#[from] SecretsError),
     #[error(transparent)]
@@ -64,7 +75,9 @@ impl RestoreError {
             | Self::WaitWithoutCallback => 400,
             Self::Check(c) => c.status(),
             Self::Configuration(_) => 500,
-            Self::AsyncInvoke(_) => 503,
+            Self::AsyncInvoke(_) | Self::IdempotencyUnavailable(_) => 503,
+            Self::DuplicateInProgress | Self::OutcomeUnknown => 409,
+            Self::IdempotencyKeyReuse => 422,
             Self::Signature(_) => 401,
             Self::Forbidden { .. } => 403,
             Self::Secrets(SecretsError::Malformed { .. }) => 500,
@@ -105,6 +118,10 @@ impl RestoreError {
             Self::Check(c) => c.code(),
             Self::Configuration(_) => "ConfigurationError",
             Self::AsyncInvoke(_) => "AsyncInvokeFailed",
+            Self::DuplicateInProgress => "DuplicateInProgress",
+            Self::IdempotencyKeyReuse => "IdempotencyKeyReuse",
+            Self::OutcomeUnknown => "OutcomeUnknown",
+            Self::IdempotencyUnavailable(_) => "IdempotencyUnavailable",
             Self::Secrets(SecretsError::NotFound { .. }) => "SecretNotFound",
             Self::Secrets(SecretsError::Unavailable { .. }) => "SecretsUnavailable",
             Self::Secrets(SecretsError::Malformed { .. }) => "SecretMalformed",

@@ -5,6 +5,7 @@
 //! [`handle_http`] is the same for an already-decoded HTTP request. Both are plain async
 //! functions of (state, request) so tests drive them directly.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,6 +15,7 @@ use crate::audit::Audit;
 use crate::callback::CallbackUrl;
 use crate::error::{MAX_BODY_BYTES, RestoreError};
 use crate::event::{BodyError, HttpRequest, HttpResponse, Incoming};
+use crate::idempotency::{Claim, Key, StoredResponse};
 use crate::job::{self, Job};
 use crate::payload::{BackupRef, RestoreRequest};
 use crate::restore::{self, Outcome, Target};
@@ -33,7 +35,7 @@ pub async fn handle_invocation(state: &Arc<AppState>, event: Value, deadline: Op
             let (request_id, source_ip) =
                 (ev.request_context.request_id.clone(), ev.request_context.http.source_ip.clone());
             let response = match HttpRequest::from_event(ev, MAX_BODY_BYTES) {
-                Ok(req) => handle_http(state, req).await,
+                Ok(req) => handle_http(state, req, deadline).await,
                 Err(err) => {
                     let err = match err {
                         BodyError::TooLarge => RestoreError::PayloadTooLarge,
@@ -61,12 +63,19 @@ pub async fn handle_invocation(state: &Arc<AppState>, event: Value, deadline: Op
 }
 
 /// Handles one HTTP request end to end and emits its audit line.
-pub async fn handle_http(state: &Arc<AppState>, req: HttpRequest) -> HttpResponse {
+pub async fn handle_http(state: &Arc<AppState>, req: HttpRequest, deadline: Option<Instant>) -> HttpResponse {
     let started = Instant::now();
     let mut audit = Audit::new("webhook");
     audit.request_id.clone_from(&req.request_id);
     audit.source_ip.clone_from(&req.source_ip);
-    match webhook(state, &req, &mut audit).await {
+    let result = match admit(state, &req, &mut audit).await {
+        Ok(admitted) => {
+            let key = Key::new("webhook", &admitted.delivery_id, &req.body);
+            once(state, &key, deadline, run(state, admitted, &mut audit)).await
+        }
+        Err(err) => Err(err),
+    };
+    match result {
         Ok((response, outcome)) => {
             audit.emit(response.status, outcome, None, started.elapsed());
             response
@@ -82,12 +91,70 @@ pub async fn handle_http(state: &Arc<AppState>, req: HttpRequest) -> HttpRespons
     }
 }
 
-/// A Standard Webhooks request: verified on raw bytes, then parsed, authorized and run.
-async fn webhook(
-    state: &Arc<AppState>,
-    req: &HttpRequest,
-    audit: &mut Audit,
+/// Runs `work` at most once per `key`: claims the key first, replays a recorded answer, and
+/// records what happened so a duplicate gets the same answer. Fails closed when the store is
+/// unavailable.
+pub async fn once(
+    state: &AppState,
+    key: &Key,
+    deadline: Option<Instant>,
+    work: impl Future<Output = Result<(HttpResponse, &'static str), RestoreError>>,
 ) -> Result<(HttpResponse, &'static str), RestoreError> {
+    let now_ms = job::unix_ms();
+    let until_ms = deadline.map_or(now_ms + 15 * 60 * 1000, |d| {
+        now_ms + i64::try_from(d.saturating_duration_since(Instant::now()).as_millis()).unwrap_or(0)
+    });
+    match state.idempotency.claim(key, until_ms, now_ms).await? {
+        Claim::Claimed => {}
+        Claim::InProgress => return Err(RestoreError::DuplicateInProgress),
+        Claim::KeyReuse => return Err(RestoreError::IdempotencyKeyReuse),
+        Claim::OutcomeUnknown => return Err(RestoreError::OutcomeUnknown),
+        Claim::Completed(stored) => {
+            let mut body = stored.body;
+            if let Some(obj) = body.as_object_mut() {
+                obj.insert("replayed".into(), true.into());
+            }
+            return Ok((HttpResponse::json(stored.status, body), "replayed"));
+        }
+    }
+    let result = work.await;
+    // The work has happened: a failure to record it is logged, never turned into a new error
+    // (the duplicate that follows would be told the truth by the claim's in-progress state).
+    let settled = match &result {
+        Ok((response, _)) => {
+            state
+                .idempotency
+                .complete(key, &StoredResponse { status: response.status, body: response.body.clone() })
+                .await
+        }
+        Err(err) if err.outcome_unknown() => state.idempotency.mark_outcome_unknown(key).await,
+        // The caller's request was answered for good: an identical retry gets the same answer.
+        Err(err) if err.status() < 500 => {
+            let answer = err.to_response(key.id.split_once('#').map(|(_, id)| id));
+            state.idempotency.complete(key, &StoredResponse { status: answer.status, body: answer.body }).await
+        }
+        // Nothing was started (unavailable dependencies): an identical retry may try again.
+        Err(_) => state.idempotency.release(key).await,
+    };
+    if let Err(e) = settled {
+        tracing::error!(key = %key.id, error = %e, "could not record the outcome of a delivery");
+    }
+    result
+}
+
+/// A verified, authorized, validated request, ready to run.
+struct Admitted {
+    delivery_id: String,
+    caller: String,
+    target: Target,
+    reason: Option<String>,
+    callback: Option<CallbackUrl>,
+    wait: bool,
+    dry_run: bool,
+}
+
+/// A Standard Webhooks request: verified on raw bytes, then parsed and authorized.
+async fn admit(state: &AppState, req: &HttpRequest, audit: &mut Audit) -> Result<Admitted, RestoreError> {
     if !req.method.eq_ignore_ascii_case("POST") {
         return Err(RestoreError::MethodNotAllowed(req.method.chars().take(16).collect()));
     }
@@ -139,20 +206,36 @@ async fn webhook(
         None if request.wait_for_completion => return Err(RestoreError::WaitWithoutCallback),
         None => None,
     };
+    Ok(Admitted {
+        delivery_id,
+        caller: verified.key.id.clone(),
+        target: Target { redis_id: request.redis_id, backup: request.backup, region },
+        reason: audit.reason.clone(),
+        callback,
+        wait: request.wait_for_completion,
+        dry_run: request.dry_run,
+    })
+}
 
-    let target = Target { redis_id: request.redis_id.clone(), backup: request.backup.clone(), region };
+/// Runs an admitted request: now, or as an asynchronous job when there is a callback.
+async fn run(
+    state: &Arc<AppState>,
+    admitted: Admitted,
+    audit: &mut Audit,
+) -> Result<(HttpResponse, &'static str), RestoreError> {
+    let Admitted { delivery_id, caller, target, reason, callback, wait, dry_run } = admitted;
     if let Some(callback_url) = callback {
         let job = Job {
             delivery_id: delivery_id.clone(),
             source: "webhook".into(),
-            caller: verified.key.id.clone(),
+            caller,
             redis_id: target.redis_id,
             backup: target.backup,
             region: target.region,
-            reason: audit.reason.clone(),
+            reason,
             callback_url: Some(callback_url),
-            wait: request.wait_for_completion,
-            dry_run: request.dry_run,
+            wait,
+            dry_run,
             drill: false,
             watch: None,
         };
@@ -161,7 +244,7 @@ async fn webhook(
         return Ok((HttpResponse::json(202, body), "accepted"));
     }
 
-    let outcome = restore::execute(state, &target, request.dry_run, audit).await?;
+    let outcome = restore::execute(state, &target, dry_run, audit).await?;
     Ok(match outcome {
         Outcome::Started { task_id, backup } => {
             let mut body = json!({

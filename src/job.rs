@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use crate::audit::Audit;
 use crate::callback::{CallbackEvent, CallbackUrl};
 use crate::error::RestoreError;
+use crate::idempotency::{Claim, Key, StoredResponse};
 use crate::payload::{BackupId, BackupRef, RedisId, Region};
 use crate::restore::{self, Outcome, Target, WaitEnd};
 use crate::state::AppState;
@@ -125,13 +126,54 @@ pub async fn run(state: &Arc<AppState>, job: Job, deadline: Option<Instant>) -> 
     }
     let stop_by = deadline.map(|d| d.checked_sub(HANDOFF_MARGIN).unwrap_or(d));
     let report = match job.watch.clone() {
-        None => start(state, &job, stop_by, deadline, &mut audit).await,
+        None => {
+            // Lambda may deliver an asynchronous event more than once: the job claims its own
+            // key so a second delivery can never start a second restore.
+            let key = Key::new("job", &job.delivery_id, &serde_json::to_vec(&job).unwrap_or_default());
+            let now_ms = unix_ms();
+            let until_ms = deadline.map_or(now_ms + 15 * 60 * 1000, |d| {
+                now_ms + i64::try_from(d.saturating_duration_since(Instant::now()).as_millis()).unwrap_or(0)
+            });
+            match state.idempotency.claim(&key, until_ms, now_ms).await {
+                Ok(Claim::Claimed) => {
+                    let report = start(state, &job, stop_by, deadline, &mut audit).await;
+                    let settled = if report.error_code.as_deref().is_some_and(is_outcome_unknown) {
+                        state.idempotency.mark_outcome_unknown(&key).await
+                    } else {
+                        state.idempotency.complete(&key, &StoredResponse { status: 200, body: report.to_json() }).await
+                    };
+                    if let Err(e) = settled {
+                        tracing::error!(key = %key.id, error = %e, "could not record the job's outcome");
+                    }
+                    report
+                }
+                Ok(_) => {
+                    let mut report = JobReport::new("duplicate");
+                    report.error_code = Some("DuplicateJob".into());
+                    report
+                }
+                Err(e) => {
+                    // Fail closed: without the claim, nothing is restored; the caller is told.
+                    let err = RestoreError::from(e);
+                    let mut report = JobReport::new("failed");
+                    report.error_code = Some(err.code());
+                    let mut event = base_event(&job, "restore.rejected");
+                    event.error = Some(error_json(&err));
+                    notify(state, &job, &event, deadline, &mut report).await;
+                    report
+                }
+            }
+        }
         Some(watch) => follow(state, &job, watch, stop_by, deadline, &mut audit).await,
     };
     audit.task_id = report.task_id;
     audit.callback = (!report.callbacks.is_empty()).then(|| report.callbacks.join("; "));
     audit.emit_outcome(report.outcome, None, report.error_code.as_deref(), started.elapsed());
     report
+}
+
+fn is_outcome_unknown(code: &str) -> bool {
+    matches!(code, "TencentTimeout" | "TencentConnectionLost")
 }
 
 fn source_name(source: &str) -> &'static str {

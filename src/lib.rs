@@ -10,6 +10,7 @@ pub mod config;
 pub mod error;
 pub mod event;
 pub mod handler;
+pub mod idempotency;
 pub mod invoke;
 pub mod job;
 pub mod local;

@@ -22,8 +22,15 @@ pub async fn serve(addr: SocketAddr, state: Arc<AppState>) -> std::io::Result<()
     if !addr.ip().is_loopback() {
         return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "local mode only binds loopback addresses"));
     }
-    let listener = tokio::net::TcpListener::bind(addr).await?;
+    serve_on(tokio::net::TcpListener::bind(addr).await?, state).await
+}
+
+/// Serves on an already bound loopback listener (tests bind port 0 and read it first).
+pub async fn serve_on(listener: tokio::net::TcpListener, state: Arc<AppState>) -> std::io::Result<()> {
     let bound = listener.local_addr()?;
+    if !bound.ip().is_loopback() {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "local mode only binds loopback addresses"));
+    }
     // Scripts wait for this exact line to learn the port.
     println!("crs-restore listening on http://{bound}");
     tracing::info!(%bound, "local mode: serving Function URL events on loopback");

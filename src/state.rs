@@ -8,6 +8,7 @@ use aws_config::timeout::TimeoutConfig;
 
 use crate::callback::CallbackClient;
 use crate::config::Config;
+use crate::idempotency::Store;
 use crate::invoke::Invoker;
 use crate::secrets::{Secrets, SecretsClient};
 use crate::tencent::TencentClient;
@@ -19,6 +20,7 @@ pub struct AppState {
     pub tencent: TencentClient,
     pub callback: CallbackClient,
     pub invoker: Invoker,
+    pub idempotency: Store,
 }
 
 impl AppState {
@@ -37,11 +39,17 @@ impl AppState {
         let secrets = Secrets::new(SecretsClient::new(secrets_sdk), config.secret_ids.clone(), config.secrets_ttl);
         let tencent = TencentClient::new(http, config.tencent.clone());
         let callback = CallbackClient::new(config.callback_policy.clone(), config.callback_retry)?;
-        Ok(Self { config, secrets, tencent, callback, invoker: Invoker::Local })
+        let idempotency = Store::memory(config.idempotency_ttl);
+        Ok(Self { config, secrets, tencent, callback, invoker: Invoker::Local, idempotency })
     }
 
     pub fn with_invoker(mut self, invoker: Invoker) -> Self {
         self.invoker = invoker;
+        self
+    }
+
+    pub fn with_idempotency(mut self, store: Store) -> Self {
+        self.idempotency = store;
         self
     }
 
@@ -58,7 +66,21 @@ impl AppState {
             }
             _ => Invoker::Local,
         };
-        Ok(state.with_invoker(invoker))
+        let state = state.with_invoker(invoker);
+        Ok(match state.config.idempotency_table.clone() {
+            Some(table) => {
+                let client = aws_sdk_dynamodb::Client::new(&aws);
+                let ttl = state.config.idempotency_ttl;
+                state.with_idempotency(Store::dynamodb(client, table, ttl))
+            }
+            None => {
+                tracing::warn!(
+                    "IDEMPOTENCY_TABLE is not set: deliveries are de-duplicated in memory, per process only. \
+                     Fine for local runs; a deployment must set it."
+                );
+                state
+            }
+        })
     }
 }
 
@@ -78,6 +100,19 @@ pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("crs-restore/", env!("CARGO_PKG_VERSION")))
         .build()
+}
+
+/// A DynamoDB client for a local endpoint (moto) with dummy credentials.
+pub fn local_dynamodb_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
+    use aws_sdk_dynamodb::config::{Credentials, Region};
+    let conf = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "local"))
+        .timeout_config(aws_timeouts())
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(conf)
 }
 
 /// A Secrets Manager client for a local endpoint (moto) with dummy credentials, for tests,

@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::process::Output;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -44,20 +43,12 @@ async fn restore(url: &str, key: Option<&str>, extra: &[&str]) -> Run {
     cli(&args, key).await
 }
 
-/// Serves the harness's function with `local::serve` on a free loopback port; returns its URL.
+/// Serves the harness's function with `local::serve_on` on a free loopback port; returns its URL.
 async fn serve(h: &Harness) -> String {
-    // `serve` binds by itself, so borrow a free port from the OS first (a small race, but
-    // loopback ports are plentiful and a clash fails loudly below).
-    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    tokio::spawn(crs_restore::local::serve(addr, h.state.clone()));
-    for _ in 0..500 {
-        if tokio::net::TcpStream::connect(addr).await.is_ok() {
-            return format!("http://{addr}");
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("the local function did not start on {addr}");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(crs_restore::local::serve_on(listener, h.state.clone()));
+    format!("http://{addr}")
 }
 
 /// What a stub endpoint received: webhook-id, webhook-timestamp, webhook-signature and body.

@@ -79,7 +79,8 @@ pub struct RestoreArgs {
     /// Seconds to wait for each answer.
     #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=900))]
     pub timeout: u64,
-    /// Reuse this webhook-id instead of a new one, to retry an earlier request without restoring twice.
+    /// Reuse this webhook-id instead of a new one: retries an earlier request (same arguments) without
+    /// restoring twice.
     #[arg(long, value_name = "ID", value_parser = parse_delivery_id)]
     pub delivery_id: Option<String>,
     #[command(flatten)]

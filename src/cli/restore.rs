@@ -176,8 +176,8 @@ impl Delivery<'_> {
         Fatal {
             code: exit::UNREACHABLE,
             message: format!(
-                "{what}. The restore may or may not have started: re-run with --delivery-id {} to find out \
-                 without restoring twice",
+                "{what}. The restore may or may not have started: re-run the same command with \
+                 --delivery-id {} to find out without restoring twice",
                 self.id
             ),
         }
@@ -213,7 +213,7 @@ pub(crate) fn report(
             let _ = writeln!(stderr, "{}", error_sentence(answer.status, &json, &answer.body));
             let delivery = text(&json["deliveryId"]).unwrap_or_else(|| id.to_owned());
             let hint = if answer.status >= 500 {
-                format!(" (re-running with --delivery-id {delivery} is safe)")
+                format!(" (re-running the same command with --delivery-id {delivery} is safe)")
             } else {
                 String::new()
             };

@@ -13,9 +13,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crs_restore::config::Config;
 use crs_restore::handler::handle_event;
+use crs_restore::idempotency::Store;
 use crs_restore::sandbox::{self, Sandbox, SandboxConfig, SandboxCredential, SeedBackup, SeedInstance};
 use crs_restore::signature::{self, WebhookSecret};
-use crs_restore::state::{AppState, http_client, local_secrets_client};
+use crs_restore::state::{AppState, http_client, local_dynamodb_client, local_secrets_client};
 use crs_restore::tencent::ApiVersion;
 use serde_json::{Value, json};
 
@@ -59,6 +60,7 @@ pub struct Builder {
     sandbox: SandboxConfig,
     secrets_endpoint: Option<String>,
     seed_secrets: bool,
+    dynamodb: Option<Option<String>>,
 }
 
 impl Builder {
@@ -88,6 +90,18 @@ impl Builder {
             .sandbox(|s| s.restore_duration = std::time::Duration::from_millis(400))
     }
 
+    /// Uses a fresh DynamoDB table in moto as the idempotency store.
+    pub fn with_dynamodb(mut self) -> Self {
+        self.dynamodb = Some(None);
+        self
+    }
+
+    /// Points the idempotency store at a DynamoDB endpoint with nothing behind it.
+    pub fn with_dynamodb_at(mut self, endpoint: impl Into<String>) -> Self {
+        self.dynamodb = Some(Some(endpoint.into()));
+        self
+    }
+
     pub fn without_secrets(mut self) -> Self {
         self.seed_secrets = false;
         self
@@ -114,8 +128,19 @@ impl Builder {
         let config = Config::from_lookup(|name| env.get(name).cloned()).expect("valid test configuration");
         let seed = local_secrets_client(&moto);
         let function_sm = local_secrets_client(self.secrets_endpoint.as_deref().unwrap_or(&moto));
-        let state = Arc::new(AppState::new(config, function_sm, http_client().expect("http client")).expect("state"));
-        let h = Harness { api: self.api, sandbox, state, seed, prefix, env };
+        let mut state = AppState::new(config, function_sm, http_client().expect("http client")).expect("state");
+        let mut table = None;
+        if let Some(endpoint) = self.dynamodb {
+            let name = format!("idem-{}", prefix.trim_end_matches('/'));
+            let client = local_dynamodb_client(endpoint.as_deref().unwrap_or(&moto));
+            if endpoint.is_none() {
+                create_idempotency_table(&client, &name).await;
+            }
+            table = Some((client.clone(), name.clone()));
+            state = state.with_idempotency(Store::dynamodb(client, name, std::time::Duration::from_secs(86_400)));
+        }
+        let state = Arc::new(state);
+        let h = Harness { api: self.api, sandbox, state, seed, prefix, env, table };
         if self.seed_secrets {
             h.put_secret("signing-keys", &default_signing_keys().to_string()).await;
             h.put_secret(
@@ -185,6 +210,8 @@ pub struct Harness {
     seed: aws_sdk_secretsmanager::Client,
     pub prefix: String,
     pub env: HashMap<&'static str, String>,
+    /// The idempotency table in moto, when the harness uses one.
+    pub table: Option<(aws_sdk_dynamodb::Client, String)>,
 }
 
 /// A decoded Function URL answer.
@@ -202,7 +229,14 @@ impl Reply {
 
 impl Harness {
     pub fn builder(api: ApiVersion) -> Builder {
-        Builder { api, env: HashMap::new(), sandbox: sandbox_config(), secrets_endpoint: None, seed_secrets: true }
+        Builder {
+            api,
+            env: HashMap::new(),
+            sandbox: sandbox_config(),
+            secrets_endpoint: None,
+            seed_secrets: true,
+            dynamodb: None,
+        }
     }
 
     pub async fn new(api: ApiVersion) -> Self {
@@ -229,10 +263,7 @@ impl Harness {
 
     /// Sends an event through the real Lambda entry point.
     pub async fn invoke(&self, event: Value) -> Reply {
-        let answer = handle_event(&self.state, event).await;
-        let status = answer["statusCode"].as_u64().and_then(|s| u16::try_from(s).ok()).expect("statusCode");
-        let body = serde_json::from_str(answer["body"].as_str().expect("body is a string")).expect("body is JSON");
-        Reply { status, body }
+        to_reply(handle_event(&self.state, event).await)
     }
 
     /// Signs and sends `body` with the runbooks key.
@@ -243,6 +274,13 @@ impl Harness {
     pub fn restores(&self) -> usize {
         self.sandbox.total_restores_started()
     }
+}
+
+/// Decodes a Function URL answer envelope.
+pub fn to_reply(answer: Value) -> Reply {
+    let status = answer["statusCode"].as_u64().and_then(|s| u16::try_from(s).ok()).expect("statusCode");
+    let body = serde_json::from_str(answer["body"].as_str().expect("body is a string")).expect("body is JSON");
+    Reply { status, body }
 }
 
 pub fn restore_body(redis_id: &str, backup_id: &str) -> String {
@@ -281,4 +319,24 @@ pub fn closed_port_url() -> String {
     let port = listener.local_addr().expect("addr").port();
     drop(listener);
     format!("http://127.0.0.1:{port}")
+}
+
+/// The table as template.yaml creates it: key `id`, on-demand.
+pub async fn create_idempotency_table(client: &aws_sdk_dynamodb::Client, name: &str) {
+    use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
+    client
+        .create_table()
+        .table_name(name)
+        .key_schema(KeySchemaElement::builder().attribute_name("id").key_type(KeyType::Hash).build().expect("key"))
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("id")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .expect("attr"),
+        )
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .expect("table created");
 }
