@@ -25,6 +25,9 @@ pub struct Audit {
     pub refetched: Option<&'static str>,
     /// How callback deliveries went (the final failure included).
     pub callback: Option<String>,
+    /// From RestoreInstance to the task's end (waits and drills).
+    pub duration_seconds: Option<u64>,
+    pub backup_age_seconds: Option<i64>,
 }
 
 impl Audit {
@@ -62,6 +65,8 @@ impl Audit {
             task_id = self.task_id,
             refetched = self.refetched,
             callback = self.callback.as_deref(),
+            duration_seconds = self.duration_seconds,
+            backup_age_seconds = self.backup_age_seconds,
             request_id = self.request_id.as_deref(),
             source_ip = self.source_ip.as_deref(),
             latency_ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX),

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::auth::AllowList;
 use crate::callback::{CallbackPolicy, RetryPolicy};
 use crate::payload::Region;
 use crate::restore::PollPolicy;
@@ -28,6 +29,10 @@ pub struct Config {
     pub idempotency_table: Option<String>,
     /// `IDEMPOTENCY_TTL_SECONDS`: how long a delivery id is remembered.
     pub idempotency_ttl: Duration,
+    /// `DRILL_ALLOWED_INSTANCES`: instance patterns drills may restore; empty disables drills.
+    pub drill_allowed: AllowList,
+    /// `METRICS_NAMESPACE`: CloudWatch namespace of the drill metrics.
+    pub metrics_namespace: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -121,6 +126,12 @@ impl Config {
             idempotency_table: get("IDEMPOTENCY_TABLE").map(|t| t.trim().to_owned()),
             // Longer than the signature tolerance, or a replay inside the window would be new.
             idempotency_ttl: seconds("IDEMPOTENCY_TTL_SECONDS", 86_400, 600..=31_536_000)?,
+            drill_allowed: AllowList::parse(
+                get("DRILL_ALLOWED_INSTANCES").unwrap_or_default().split(',').map(str::trim).filter(|p| !p.is_empty()),
+            )
+            .map_err(|e| invalid("DRILL_ALLOWED_INSTANCES", e))?,
+            metrics_namespace: get("METRICS_NAMESPACE")
+                .map_or_else(|| "CrsRestore".to_owned(), |n| n.trim().to_owned()),
         })
     }
 }
@@ -164,6 +175,7 @@ mod tests {
         assert_eq!(name_of(&[("CALLBACK_ALLOWED_HOSTS", "a..b")]), "CALLBACK_ALLOWED_HOSTS");
         assert_eq!(name_of(&[("WAIT_TIMEOUT_SECONDS", "0")]), "WAIT_TIMEOUT_SECONDS");
         assert_eq!(name_of(&[("IDEMPOTENCY_TTL_SECONDS", "300")]), "IDEMPOTENCY_TTL_SECONDS");
+        assert_eq!(name_of(&[("DRILL_ALLOWED_INSTANCES", "*-drill")]), "DRILL_ALLOWED_INSTANCES");
         let missing = Config::from_lookup(|_| None).expect_err("missing");
         assert_eq!(missing, ConfigError::Missing("SIGNING_KEYS_SECRET_ID"));
     }

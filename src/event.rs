@@ -19,6 +19,8 @@ pub enum Incoming {
     Job(Box<crate::job::Job>),
     /// A job envelope whose content does not validate.
     InvalidJob(String),
+    /// A scheduled drill (`{"drill": {...}}`), delivered by EventBridge Scheduler through IAM.
+    Drill(Value),
     /// Anything else: not accepted.
     Unrecognized,
 }
@@ -33,6 +35,8 @@ impl Incoming {
                 Ok(ev) => Self::Http(ev),
                 Err(_) => Self::Unrecognized,
             }
+        } else if event.get("drill").is_some() {
+            Self::Drill(event)
         } else if let Some(job) = event.get(crate::job::ENVELOPE_KEY) {
             match serde_json::from_value::<crate::job::Job>(job.clone()) {
                 Ok(job) => Self::Job(Box::new(job)),
@@ -198,7 +202,11 @@ mod tests {
 
     #[test]
     fn only_events_with_an_http_request_context_are_http() {
-        assert!(matches!(Incoming::classify(json!({"drill": {}})), Incoming::Unrecognized));
+        assert!(matches!(Incoming::classify(json!({"drill": {}})), Incoming::Drill(_)));
+        assert!(matches!(Incoming::classify(json!({"other": {}})), Incoming::Unrecognized));
+        // A Function URL request is HTTP whatever else it carries.
+        let ev = json!({"drill": {}, "requestContext": {"http": {"method": "POST"}}});
+        assert!(matches!(Incoming::classify(ev), Incoming::Http(_)));
         assert!(matches!(Incoming::classify(json!({"requestContext": {"http": {}}})), Incoming::Unrecognized));
         let ev = json!({"requestContext": {"http": {"method": "GET"}}});
         assert!(matches!(Incoming::classify(ev), Incoming::Http(_)));

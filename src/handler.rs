@@ -51,6 +51,7 @@ pub async fn handle_invocation(state: &Arc<AppState>, event: Value, deadline: Op
             response.into_lambda()
         }
         Incoming::Job(job) => job::run(state, *job, deadline).await.to_json(),
+        Incoming::Drill(event) => crate::drill::run(state, &event, deadline).await,
         Incoming::InvalidJob(reason) => {
             tracing::error!(audit = true, outcome = "rejected", %reason, "asynchronous job event does not validate");
             json!({"error": {"code": "InvalidJob", "message": reason}})

@@ -81,10 +81,24 @@ pub struct JobReport {
     pub backup_id: Option<String>,
     pub backup_start_time: Option<String>,
     pub duration_seconds: Option<u64>,
+    pub started_at_ms: Option<i64>,
+    pub finished_at_ms: Option<i64>,
     pub callbacks: Vec<String>,
 }
 
 impl JobReport {
+    /// A report of a job that failed before it began.
+    pub fn failed(error_code: &str) -> Self {
+        let mut report = Self::new("failed");
+        report.error_code = Some(error_code.to_owned());
+        report
+    }
+
+    #[cfg(test)]
+    pub(crate) fn test_report(outcome: &'static str) -> Self {
+        Self::new(outcome)
+    }
+
     fn new(outcome: &'static str) -> Self {
         Self {
             outcome,
@@ -93,13 +107,28 @@ impl JobReport {
             backup_id: None,
             backup_start_time: None,
             duration_seconds: None,
+            started_at_ms: None,
+            finished_at_ms: None,
             callbacks: Vec::new(),
         }
+    }
+
+    /// How old the backup was when the restore started, if its time is known.
+    pub fn backup_age_seconds(&self) -> Option<i64> {
+        let start = self.backup_start_time.as_deref()?;
+        let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+        // Tencent reports times as Beijing wall-clock time (UTC+8) without an offset.
+        let taken = time::PrimitiveDateTime::parse(start, &format).ok()?.assume_offset(time::macros::offset!(+8));
+        let started_ms = self.started_at_ms.unwrap_or_else(unix_ms);
+        Some(started_ms / 1000 - taken.unix_timestamp())
     }
 
     pub fn to_json(&self) -> Value {
         json!({
             "outcome": self.outcome,
+            "backupAgeSeconds": self.backup_age_seconds(),
+            "startedAt": self.started_at_ms.map(rfc3339_ms),
+            "finishedAt": self.finished_at_ms.map(rfc3339_ms),
             "errorCode": self.error_code,
             "taskId": self.task_id,
             "backupId": self.backup_id,
@@ -167,6 +196,8 @@ pub async fn run(state: &Arc<AppState>, job: Job, deadline: Option<Instant>) -> 
         Some(watch) => follow(state, &job, watch, stop_by, deadline, &mut audit).await,
     };
     audit.task_id = report.task_id;
+    audit.duration_seconds = report.duration_seconds;
+    audit.backup_age_seconds = report.backup_age_seconds();
     audit.callback = (!report.callbacks.is_empty()).then(|| report.callbacks.join("; "));
     audit.emit_outcome(report.outcome, None, report.error_code.as_deref(), started.elapsed());
     report
@@ -221,6 +252,7 @@ async fn start(
         }
         Ok(Outcome::Started { task_id, backup }) => {
             let mut report = JobReport::new("started");
+            report.started_at_ms = Some(started_ms);
             report.task_id = Some(task_id);
             report.backup_id = Some(backup.id.to_string());
             report.backup_start_time.clone_from(&backup.start_time);
@@ -277,6 +309,8 @@ async fn follow(
     event.backup_start_time.clone_from(&watch.backup_start_time);
     event.started_at = Some(rfc3339_ms(watch.started_at_ms));
     let mut report = JobReport::new("failed");
+    report.started_at_ms = Some(watch.started_at_ms);
+    report.finished_at_ms = Some(finished_ms);
     report.task_id = Some(watch.task_id);
     report.backup_id = Some(watch.backup_id.to_string());
     report.backup_start_time.clone_from(&watch.backup_start_time);
@@ -412,6 +446,16 @@ mod tests {
         let bad = json!({"deliveryId": "m", "source": "webhook", "caller": "c", "redisId": "crs-../../x",
             "backup": "latest", "region": "ap-guangzhou"});
         assert!(serde_json::from_value::<Job>(bad).is_err());
+    }
+
+    #[test]
+    fn the_backup_age_reads_tencent_times_as_beijing_time() {
+        let mut r = JobReport::new("succeeded");
+        r.backup_start_time = Some("2026-11-26 14:30:00".into()); // 06:30:00 UTC
+        r.started_at_ms = Some(1_795_674_600_000 + 3_600_000); // 07:30:00 UTC
+        assert_eq!(r.backup_age_seconds(), Some(3600));
+        r.backup_start_time = Some("yesterday".into());
+        assert_eq!(r.backup_age_seconds(), None);
     }
 
     #[test]

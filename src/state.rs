@@ -10,6 +10,7 @@ use crate::callback::CallbackClient;
 use crate::config::Config;
 use crate::idempotency::Store;
 use crate::invoke::Invoker;
+use crate::metrics::MetricsSink;
 use crate::secrets::{Secrets, SecretsClient};
 use crate::tencent::TencentClient;
 
@@ -21,6 +22,7 @@ pub struct AppState {
     pub callback: CallbackClient,
     pub invoker: Invoker,
     pub idempotency: Store,
+    pub metrics: MetricsSink,
 }
 
 impl AppState {
@@ -40,11 +42,17 @@ impl AppState {
         let tencent = TencentClient::new(http, config.tencent.clone());
         let callback = CallbackClient::new(config.callback_policy.clone(), config.callback_retry)?;
         let idempotency = Store::memory(config.idempotency_ttl);
-        Ok(Self { config, secrets, tencent, callback, invoker: Invoker::Local, idempotency })
+        let metrics = MetricsSink::Stdout;
+        Ok(Self { config, secrets, tencent, callback, invoker: Invoker::Local, idempotency, metrics })
     }
 
     pub fn with_invoker(mut self, invoker: Invoker) -> Self {
         self.invoker = invoker;
+        self
+    }
+
+    pub fn with_metrics(mut self, sink: MetricsSink) -> Self {
+        self.metrics = sink;
         self
     }
 

@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use crs_restore::config::Config;
 use crs_restore::handler::handle_event;
 use crs_restore::idempotency::Store;
+use crs_restore::metrics::MetricsSink;
 use crs_restore::sandbox::{self, Sandbox, SandboxConfig, SandboxCredential, SeedBackup, SeedInstance};
 use crs_restore::signature::{self, WebhookSecret};
 use crs_restore::state::{AppState, http_client, local_dynamodb_client, local_secrets_client};
@@ -139,8 +140,9 @@ impl Builder {
             table = Some((client.clone(), name.clone()));
             state = state.with_idempotency(Store::dynamodb(client, name, std::time::Duration::from_secs(86_400)));
         }
-        let state = Arc::new(state);
-        let h = Harness { api: self.api, sandbox, state, seed, prefix, env, table };
+        let metrics = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let state = Arc::new(state.with_metrics(MetricsSink::Capture(Arc::clone(&metrics))));
+        let h = Harness { api: self.api, sandbox, state, seed, prefix, env, table, metrics };
         if self.seed_secrets {
             h.put_secret("signing-keys", &default_signing_keys().to_string()).await;
             h.put_secret(
@@ -212,6 +214,8 @@ pub struct Harness {
     pub env: HashMap<&'static str, String>,
     /// The idempotency table in moto, when the harness uses one.
     pub table: Option<(aws_sdk_dynamodb::Client, String)>,
+    /// Embedded Metric Format records the function wrote.
+    pub metrics: Arc<std::sync::Mutex<Vec<Value>>>,
 }
 
 /// A decoded Function URL answer.
@@ -255,6 +259,10 @@ impl Harness {
     pub async fn delete_secret(&self, name: &str) {
         let id = format!("{}{name}", self.prefix);
         self.seed.delete_secret().secret_id(&id).force_delete_without_recovery(true).send().await.expect("deleted");
+    }
+
+    pub fn metric_records(&self) -> Vec<Value> {
+        self.metrics.lock().expect("metrics lock").clone()
     }
 
     pub fn secrets_fetched(&self) -> usize {
