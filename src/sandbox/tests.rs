@@ -547,21 +547,41 @@ async fn v3_authentication_failures_use_their_documented_codes() {
 
 #[tokio::test]
 async fn task_status_progresses_from_preparing_to_succeed_or_failed() {
-    let sb = start_with(Duration::from_millis(1000)).await;
+    // Phases are time-based: poll for each one with generous bounds instead of fixed sleeps, so
+    // a loaded machine slows the test down but cannot make it fail.
+    let sb = start_with(Duration::from_millis(3000)).await;
     let task = v2_restore(&sb, "crs-main", PASSWORD, "b-ok").await["data"]["requestId"].to_string();
     sb.fail_next_task("crs-nopass");
     let failing = v3(&sb, "RestoreInstance", json!({"InstanceId": "crs-nopass", "BackupId": "b-np"})).await;
     let failing_id = failing["TaskId"].clone();
 
-    let status = |answer: Value| answer["data"]["status"].as_i64();
-    assert_eq!(status(v2(&sb, "DescribeTaskInfo", &[("requestId", &task)]).await), Some(0));
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(status(v2(&sb, "DescribeTaskInfo", &[("requestId", &task)]).await), Some(1));
-    let running = v3(&sb, "DescribeTaskInfo", json!({"TaskId": failing_id})).await;
-    assert_eq!(running["Status"], json!("running"), "{running}");
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    assert_eq!(status(v2(&sb, "DescribeTaskInfo", &[("requestId", &task)]).await), Some(2));
-    let failed = v3(&sb, "DescribeTaskInfo", json!({"TaskId": failing_id})).await;
+    let v2_status = || async { v2(&sb, "DescribeTaskInfo", &[("requestId", &task)]).await["data"]["status"].as_i64() };
+    let first = v2_status().await;
+    assert!(matches!(first, Some(0 | 1)), "a new task is preparing or running: {first:?}");
+    let mut seen = vec![first];
+    for _ in 0..200 {
+        let s = v2_status().await;
+        if seen.last() != Some(&s) {
+            seen.push(s);
+        }
+        if s == Some(2) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(seen.last(), Some(&Some(2)), "the task ends succeeded: {seen:?}");
+    assert!(seen.windows(2).all(|w| w[0] < w[1]), "phases only move forward: {seen:?}");
+    assert!(seen.contains(&Some(1)), "the task is running at some point: {seen:?}");
+
+    let mut failed = Value::Null;
+    for _ in 0..200 {
+        failed = v3(&sb, "DescribeTaskInfo", json!({"TaskId": failing_id})).await;
+        if failed["Status"] == json!("failed") {
+            break;
+        }
+        assert!(matches!(failed["Status"].as_str(), Some("preparing" | "running")), "{failed}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert_eq!(failed["Status"], json!("failed"), "{failed}");
     assert_eq!(failed["InstanceId"], json!("crs-nopass"));
     assert!(!failed["TaskMessage"].as_str().unwrap_or_default().is_empty());
