@@ -332,3 +332,21 @@ async fn an_event_that_is_not_a_function_url_request_is_refused() {
     assert_eq!(answer["error"]["code"], "UnrecognizedEvent");
     assert_eq!(h.restores(), 0);
 }
+
+#[tokio::test]
+async fn temporary_credentials_send_their_token_under_api_3() {
+    let h = Harness::builder(ApiVersion::V3)
+        .sandbox(|s| s.credentials[0].token = Some("session-token-1".into()))
+        .build()
+        .await;
+    let creds = |token: &str| {
+        json!({"secretId": TENCENT_SECRET_ID, "secretKey": TENCENT_SECRET_KEY, "token": token}).to_string()
+    };
+    h.put_secret("tencent", &creds("wrong-token")).await;
+    let reply = h.restore(&restore_body(REDIS_ID, BACKUP_ID)).await;
+    assert_eq!((reply.status, reply.code()), (502, "TencentAuthFailure"));
+    assert_eq!(reply.body["error"]["tencentCode"], "AuthFailure.TokenFailure");
+    // A refreshed token (temporary credentials rotate often) is picked up by the one re-read.
+    h.put_secret("tencent", &creds("session-token-1")).await;
+    assert_eq!(h.restore(&restore_body(REDIS_ID, BACKUP_ID)).await.status, 202);
+}
