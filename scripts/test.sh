@@ -76,7 +76,7 @@ rm -f "$TEST_OUT"
 step moto start_moto || true
 step test cargo_test || true
 if [[ -f template.yaml ]]; then
-	step cfn-lint "$VENV/bin/cfn-lint" template.yaml || true
+	step template bash "$ROOT/scripts/validate-template.sh" || true
 fi
 
 summary=""

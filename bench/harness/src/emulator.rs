@@ -11,8 +11,8 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
@@ -92,7 +92,7 @@ impl Emu {
     fn answered_one(&self, pid: Option<u32>) {
         let done = self.answered.fetch_add(1, Ordering::SeqCst) + 1;
         if let Some(pid) = pid
-            && (done % self.rss_every == 0 || done == self.total)
+            && (done.is_multiple_of(self.rss_every) || done == self.total)
             && let Some(rss) = proc_status_kib(pid, "VmRSS:")
         {
             self.inner().run.rss_samples.push((done, rss));

@@ -26,11 +26,8 @@ struct Proxy {
 /// Serves a proxy to `upstream` (`http://127.0.0.1:PORT`) on a fresh loopback port.
 /// `tencent` says the upstream is the CRS sandbox (every call counts as Tencent).
 pub async fn spawn(upstream: &str, meter: Arc<Meter>, tencent: bool) -> std::io::Result<SocketAddr> {
-    let client = reqwest::Client::builder()
-        .no_proxy()
-        .pool_max_idle_per_host(256)
-        .build()
-        .map_err(std::io::Error::other)?;
+    let client =
+        reqwest::Client::builder().no_proxy().pool_max_idle_per_host(256).build().map_err(std::io::Error::other)?;
     let proxy = Arc::new(Proxy { upstream: upstream.trim_end_matches('/').to_owned(), client, meter, tencent });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
@@ -46,9 +43,7 @@ pub async fn spawn(upstream: &str, meter: Arc<Meter>, tencent: bool) -> std::io:
 fn classify(tencent: bool, headers: &HeaderMap, body: &[u8]) -> (Kind, String) {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
     if tencent {
-        let action = header("x-tc-action").or_else(|| {
-            form_urlencoded_action(body).map(|a| format!("v2:{a}"))
-        });
+        let action = header("x-tc-action").or_else(|| form_urlencoded_action(body).map(|a| format!("v2:{a}")));
         return (Kind::Tencent, action.unwrap_or_else(|| "tencent:?".into()));
     }
     match header("x-amz-target") {

@@ -1,0 +1,475 @@
+//! `crs-bench runtime`: cold starts and warm invocations of the real binary and of the
+//! hello-world `lambda_http` binary, side by side, through the runtime emulator.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::backends::{Events, MotoSeed, Sandbox, backup_id, restore_body, unix_now};
+use crate::emulator::{self, EventFn, Invocation, Run, Spec};
+use crate::meter::Meter;
+use crate::proxy;
+use crate::report::{Series, Summary, Table, latency_cdf_svg, ms, ratio, summarize};
+
+pub struct Opts {
+    pub ours: PathBuf,
+    pub hello: PathBuf,
+    pub sandbox: PathBuf,
+    pub moto: String,
+    pub events: PathBuf,
+    pub out: PathBuf,
+    pub cold: usize,
+    pub warm: usize,
+}
+
+const INSTANCE: &str = "crs-bench001";
+
+fn lambda_env(function: &str) -> Vec<(String, String)> {
+    [
+        ("AWS_LAMBDA_FUNCTION_NAME", function),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256"),
+        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
+        ("AWS_LAMBDA_LOG_STREAM_NAME", "bench"),
+        ("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/bench"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_DEFAULT_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_SESSION_TOKEN", "test"),
+        ("LANG", "C.UTF-8"),
+        ("TZ", ":UTC"),
+    ]
+    .iter()
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .collect()
+}
+
+/// Event `i` of a run labelled `label`: 0 and `1..=warm` are restores, the rest dry runs.
+fn ours_events(events: Arc<Events>, label: String, warm: usize) -> EventFn {
+    Box::new(move |i| {
+        let body = restore_body(INSTANCE, &backup_id(0), i > warm);
+        let ev = events.event(&body, &format!("msg_{label}_{i}"), unix_now(), None);
+        serde_json::to_vec(&ev).unwrap_or_default()
+    })
+}
+
+fn ms_of(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn us_of(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+fn check_statuses(who: &str, run: &Run, expect: impl Fn(usize) -> u16) -> Result<(), String> {
+    if let Some(f) = &run.failure {
+        return Err(format!("{who}: {f}"));
+    }
+    for inv in &run.invocations {
+        if inv.error.is_some() || inv.status != Some(expect(inv.index)) {
+            return Err(format!(
+                "{who}: invocation {} answered {:?} (error {:?}), expected {}",
+                inv.index,
+                inv.status,
+                inv.error,
+                expect(inv.index)
+            ));
+        }
+    }
+    Ok(())
+}
+
+struct Cold {
+    init_ms: Vec<f64>,
+    first_ms: Vec<f64>,
+    /// Spawn → first response minus backend time: init plus the first invocation's own work.
+    cold_own_ms: Vec<f64>,
+    /// The first invocation alone, minus backend time.
+    first_inv_own_ms: Vec<f64>,
+    first_backend_ms: Vec<f64>,
+    init_calls: u64,
+    first_sm_calls: Vec<u64>,
+    first_ddb_calls: Vec<u64>,
+    first_tencent_calls: Vec<u64>,
+}
+
+impl Cold {
+    fn new() -> Self {
+        Self {
+            init_ms: vec![],
+            first_ms: vec![],
+            cold_own_ms: vec![],
+            first_inv_own_ms: vec![],
+            first_backend_ms: vec![],
+            init_calls: 0,
+            first_sm_calls: vec![],
+            first_ddb_calls: vec![],
+            first_tencent_calls: vec![],
+        }
+    }
+
+    fn add(&mut self, run: &Run) {
+        let (Some(init), Some(first), Some(inv)) = (run.init, run.first_response, run.invocations.first()) else {
+            return;
+        };
+        let backend = Duration::from_nanos(inv.backend.wall_ns);
+        self.init_ms.push(ms_of(init));
+        self.first_ms.push(ms_of(first));
+        self.cold_own_ms.push(ms_of(first.saturating_sub(backend)));
+        self.first_inv_own_ms.push(ms_of(inv.own()));
+        self.first_backend_ms.push(ms_of(backend));
+        self.init_calls += run.init_backend.calls();
+        self.first_sm_calls.push(inv.backend.secrets_manager);
+        self.first_ddb_calls.push(inv.backend.dynamodb);
+        self.first_tencent_calls.push(inv.backend.tencent);
+    }
+}
+
+fn warm_slice(run: &Run, range: std::ops::RangeInclusive<usize>) -> Vec<&Invocation> {
+    run.invocations.iter().filter(|i| range.contains(&i.index)).collect()
+}
+
+fn lat_us(invs: &[&Invocation]) -> Vec<f64> {
+    invs.iter().map(|i| us_of(i.latency)).collect()
+}
+
+fn own_us(invs: &[&Invocation]) -> Vec<f64> {
+    invs.iter().map(|i| us_of(i.own())).collect()
+}
+
+fn backend_us(invs: &[&Invocation]) -> Vec<f64> {
+    invs.iter().map(|i| i.backend.wall_ns as f64 / 1000.0).collect()
+}
+
+fn per_inv(invs: &[&Invocation], f: impl Fn(&Invocation) -> u64) -> (f64, u64) {
+    let total: u64 = invs.iter().map(|i| f(i)).sum();
+    let max = invs.iter().map(|i| f(i)).max().unwrap_or(0);
+    (if invs.is_empty() { 0.0 } else { total as f64 / invs.len() as f64 }, max)
+}
+
+fn file_size(path: &std::path::Path) -> u64 {
+    std::fs::metadata(path).map_or(0, |m| m.len())
+}
+
+fn us(v: f64) -> String {
+    if v >= 1000.0 { ms(v / 1000.0) } else { format!("{v:.0} µs") }
+}
+
+pub async fn run(opts: Opts) -> Result<(), String> {
+    std::fs::create_dir_all(&opts.out).map_err(|e| e.to_string())?;
+    let io = |e: std::io::Error| e.to_string();
+    let meter = Arc::new(Meter::default());
+    let ids = vec![INSTANCE.to_owned()];
+    // restoreDurationMs 0: the instance is never left locked, so every delivery restores it.
+    let sandbox = Sandbox::start(&opts.sandbox, &opts.out, &ids, 0).await.map_err(io)?;
+    let moto_proxy = proxy::spawn(&opts.moto, Arc::clone(&meter), false).await.map_err(io)?;
+    let sandbox_proxy = proxy::spawn(&sandbox.url, Arc::clone(&meter), true).await.map_err(io)?;
+    let seed = MotoSeed::new("rt");
+    seed.seed(&opts.moto, &ids).await?;
+    let events = Arc::new(Events::load(&opts.events)?);
+
+    let mut ours_env = lambda_env("crs-restore-bench");
+    ours_env.extend(seed.env());
+    ours_env.extend([
+        ("AWS_ENDPOINT_URL".to_owned(), format!("http://{moto_proxy}")),
+        ("TENCENT_ENDPOINT".to_owned(), format!("http://{sandbox_proxy}/v2/index.php")),
+        ("TENCENT_API_VERSION".to_owned(), "2".to_owned()),
+        ("TENCENT_REGION".to_owned(), "ap-guangzhou".to_owned()),
+    ]);
+    let hello_env = lambda_env("hello-bench");
+    let ours_log = opts.out.join("crs-restore.log");
+    let hello_log = opts.out.join("hello-lambda.log");
+    let timeout = Duration::from_secs(120);
+    let ours_spec = |total: usize, label: String, warm: usize| Spec {
+        binary: &opts.ours,
+        env: ours_env.clone(),
+        log: &ours_log,
+        events: ours_events(Arc::clone(&events), label, warm),
+        total,
+        rss_every: 100,
+        timeout,
+    };
+    let hello_spec = |total: usize, label: String| Spec {
+        binary: &opts.hello,
+        env: hello_env.clone(),
+        log: &hello_log,
+        events: ours_events(Arc::clone(&events), label, usize::MAX),
+        total,
+        rss_every: 100,
+        timeout,
+    };
+    let expect_ours = |warm: usize| move |i: usize| if i > warm { 200 } else { 202 };
+
+    // Cold starts, alternating which binary goes first.
+    let (mut cold_ours, mut cold_hello) = (Cold::new(), Cold::new());
+    let tag = format!("{}{}", std::process::id(), unix_now());
+    for k in 0..opts.cold {
+        for which in if k % 2 == 0 { [0, 1] } else { [1, 0] } {
+            if which == 0 {
+                let run =
+                    emulator::run(ours_spec(1, format!("cold{tag}x{k}"), 0), Arc::clone(&meter)).await.map_err(io)?;
+                check_statuses("crs-restore (cold)", &run, expect_ours(0))?;
+                cold_ours.add(&run);
+            } else {
+                let run =
+                    emulator::run(hello_spec(1, format!("hcold{tag}x{k}")), Arc::clone(&meter)).await.map_err(io)?;
+                check_statuses("hello-lambda (cold)", &run, |_| 200)?;
+                cold_hello.add(&run);
+            }
+        }
+    }
+    eprintln!("cold starts done ({} each)", opts.cold);
+
+    // Warm: one process each, 1 cold + `warm` restores + `warm` dry runs.
+    let total = 1 + 2 * opts.warm;
+    let ours =
+        emulator::run(ours_spec(total, format!("warm{tag}"), opts.warm), Arc::clone(&meter)).await.map_err(io)?;
+    check_statuses("crs-restore (warm)", &ours, expect_ours(opts.warm))?;
+    let hello = emulator::run(hello_spec(total, format!("hwarm{tag}")), Arc::clone(&meter)).await.map_err(io)?;
+    check_statuses("hello-lambda (warm)", &hello, |_| 200)?;
+    eprintln!("warm runs done ({} restores, {} dry runs)", opts.warm, opts.warm);
+
+    let client = reqwest::Client::builder().no_proxy().build().map_err(|e| e.to_string())?;
+    let sandbox_state = sandbox.state(&client).await?;
+    sandbox.stop().await;
+
+    // ---- figures ----
+    let restores = warm_slice(&ours, 1..=opts.warm);
+    let dry = warm_slice(&ours, opts.warm + 1..=2 * opts.warm);
+    let hello_warm = warm_slice(&hello, 1..=2 * opts.warm);
+    let (r_lat, r_own, r_back) =
+        (summarize(&lat_us(&restores)), summarize(&own_us(&restores)), summarize(&backend_us(&restores)));
+    let (d_lat, d_own) = (summarize(&lat_us(&dry)), summarize(&own_us(&dry)));
+    let h_lat = summarize(&lat_us(&hello_warm));
+    let (ci, hi) = (summarize(&cold_ours.init_ms), summarize(&cold_hello.init_ms));
+    let (cf, hf) = (summarize(&cold_ours.first_ms), summarize(&cold_hello.first_ms));
+    let cold_own = summarize(&cold_ours.cold_own_ms);
+    let first_own = summarize(&cold_ours.first_inv_own_ms);
+    let first_backend = summarize(&cold_ours.first_backend_ms);
+    let h_first_inv = summarize(&cold_hello.first_inv_own_ms);
+    let sm_warm = per_inv(&restores, |i| i.backend.secrets_manager);
+    let sm_dry = per_inv(&dry, |i| i.backend.secrets_manager);
+    let ddb_warm = per_inv(&restores, |i| i.backend.dynamodb);
+    let tc_warm = per_inv(&restores, |i| i.backend.tencent);
+    let ddb_dry = per_inv(&dry, |i| i.backend.dynamodb);
+    let tc_dry = per_inv(&dry, |i| i.backend.tencent);
+    let max_u64 = |v: &[u64]| v.iter().copied().max().unwrap_or(0);
+    let mean_u64 = |v: &[u64]| if v.is_empty() { 0.0 } else { v.iter().sum::<u64>() as f64 / v.len() as f64 };
+
+    let rss_at = |run: &Run, n: usize| run.rss_samples.iter().find(|(k, _)| *k >= n).map(|(_, r)| *r).unwrap_or(0);
+    let rss_restore_start = rss_at(&ours, 101);
+    let rss_restore_end = rss_at(&ours, opts.warm + 1);
+    let rss_end = rss_at(&ours, total);
+    let peak = ours.peak_rss_kib.unwrap_or(0);
+    let hello_peak = hello.peak_rss_kib.unwrap_or(0);
+    let ours_size = file_size(&opts.ours);
+    let hello_size = file_size(&opts.hello);
+    let mib = |kib: u64| kib as f64 / 1024.0;
+
+    let restores_started: u64 =
+        sandbox_state["restoresStarted"].as_object().map_or(0, |m| m.values().filter_map(Value::as_u64).sum());
+    let restore_calls = sandbox_state["calls"]["RestoreInstance"].as_u64().unwrap_or(0);
+    let expected_restores = (opts.cold + 1 + opts.warm) as u64;
+
+    let mut t = Table::new(&["figure", "crs-restore", "hello-world lambda_http", "ratio", "budget", "holds"]);
+    let yes = |ok: bool| if ok { "yes".to_owned() } else { "**NO**".to_owned() };
+    let init_ratio = ci.p50 / hi.p50.max(f64::MIN_POSITIVE);
+    t.row(vec![
+        format!("init: spawn → first /next, p50 (min–max) of {}", ci.n),
+        format!("{} ({}–{})", ms(ci.p50), ms(ci.min), ms(ci.max)),
+        format!("{} ({}–{})", ms(hi.p50), ms(hi.min), ms(hi.max)),
+        ratio(ci.p50, hi.p50),
+        "≤ 1.5× hello".into(),
+        yes(init_ratio <= 1.5),
+    ]);
+    t.row(vec![
+        "backend calls during init (all cold starts)".into(),
+        cold_ours.init_calls.to_string(),
+        cold_hello.init_calls.to_string(),
+        "–".into(),
+        "0".into(),
+        yes(cold_ours.init_calls == 0),
+    ]);
+    t.row(vec![
+        "cold: spawn → first response, p50".into(),
+        ms(cf.p50),
+        ms(hf.p50),
+        ratio(cf.p50, hf.p50),
+        "–".into(),
+        "–".into(),
+    ]);
+    t.row(vec![
+        "cold: backend time in the first restore, p50".into(),
+        ms(first_backend.p50),
+        "0".into(),
+        "–".into(),
+        "–".into(),
+        "–".into(),
+    ]);
+    t.row(vec![
+        "cold: own time, spawn → first response minus backend, p50 (max)".into(),
+        format!("{} ({})", ms(cold_own.p50), ms(cold_own.max)),
+        format!("{} ({})", ms(hf.p50), ms(hf.max)),
+        ratio(cold_own.p50, hf.p50),
+        "≤ 15 ms".into(),
+        yes(cold_own.p50 <= 15.0),
+    ]);
+    t.row(vec![
+        "cold: own time of the first invocation alone, p50".into(),
+        ms(first_own.p50),
+        ms(h_first_inv.p50),
+        ratio(first_own.p50, h_first_inv.p50),
+        "–".into(),
+        "–".into(),
+    ]);
+    t.row(vec![
+        format!("warm restore latency p50 / p90 / p99 ({} restores)", r_lat.n),
+        format!("{} / {} / {}", us(r_lat.p50), us(r_lat.p90), us(r_lat.p99)),
+        format!("{} / {} / {}", us(h_lat.p50), us(h_lat.p90), us(h_lat.p99)),
+        ratio(r_lat.p50, h_lat.p50),
+        "–".into(),
+        "–".into(),
+    ]);
+    t.row(vec![
+        "warm restore: backend time p50".into(),
+        us(r_back.p50),
+        "0".into(),
+        "–".into(),
+        "–".into(),
+        "–".into(),
+    ]);
+    t.row(vec![
+        "warm restore: own time p50 / p99".into(),
+        format!("{} / {}", us(r_own.p50), us(r_own.p99)),
+        format!("{} / {}", us(h_lat.p50), us(h_lat.p99)),
+        ratio(r_own.p50, h_lat.p50),
+        "≤ 1 ms".into(),
+        yes(r_own.p50 <= 1000.0),
+    ]);
+    t.row(vec![
+        format!("warm dry run latency p50 / p99 ({} dry runs)", d_lat.n),
+        format!("{} / {}", us(d_lat.p50), us(d_lat.p99)),
+        format!("{} / {}", us(h_lat.p50), us(h_lat.p99)),
+        ratio(d_lat.p50, h_lat.p50),
+        "–".into(),
+        "–".into(),
+    ]);
+    t.row(vec![
+        "warm dry run: own time p50 / p99".into(),
+        format!("{} / {}", us(d_own.p50), us(d_own.p99)),
+        format!("{} / {}", us(h_lat.p50), us(h_lat.p99)),
+        ratio(d_own.p50, h_lat.p50),
+        "≤ 1 ms".into(),
+        yes(d_own.p50 <= 1000.0),
+    ]);
+    t.row(vec![
+        "Secrets Manager calls: cold first restore (max) / warm restore (max) / warm dry run (max)".into(),
+        format!("{} / {} / {}", max_u64(&cold_ours.first_sm_calls), sm_warm.1, sm_dry.1),
+        "0".into(),
+        "–".into(),
+        "≤ 1 per secret (3) cold, 0 warm".into(),
+        yes(max_u64(&cold_ours.first_sm_calls) <= 3 && sm_warm.1 == 0 && sm_dry.1 == 0),
+    ]);
+    t.row(vec![
+        "DynamoDB calls per invocation: cold / warm restore / dry run (mean)".into(),
+        format!("{:.1} / {:.2} / {:.2}", mean_u64(&cold_ours.first_ddb_calls), ddb_warm.0, ddb_dry.0),
+        "0".into(),
+        "–".into(),
+        "–".into(),
+        "–".into(),
+    ]);
+    t.row(vec![
+        "Tencent calls per invocation: cold / warm restore / dry run (mean)".into(),
+        format!("{:.1} / {:.2} / {:.2}", mean_u64(&cold_ours.first_tencent_calls), tc_warm.0, tc_dry.0),
+        "0".into(),
+        "–".into(),
+        "–".into(),
+        "–".into(),
+    ]);
+    let growth = rss_restore_end.saturating_sub(rss_restore_start);
+    t.row(vec![
+        format!("peak RSS (VmHWM) after {} invocations", total),
+        format!("{:.1} MiB", mib(peak)),
+        format!("{:.1} MiB", mib(hello_peak)),
+        ratio(peak as f64, hello_peak as f64),
+        "≤ 32 MiB".into(),
+        yes(peak > 0 && mib(peak) <= 32.0),
+    ]);
+    t.row(vec![
+        format!("RSS after restore 100 → after restore {} (→ after the dry runs)", opts.warm),
+        format!(
+            "{:.2} → {:.2} MiB (→ {:.2}), +{} KiB",
+            mib(rss_restore_start),
+            mib(rss_restore_end),
+            mib(rss_end),
+            growth
+        ),
+        format!("{:.2} → {:.2} MiB", mib(rss_at(&hello, 101)), mib(rss_at(&hello, total))),
+        "–".into(),
+        "flat".into(),
+        yes(growth <= 256),
+    ]);
+    t.row(vec![
+        "stripped release binary".into(),
+        format!("{:.2} MiB ({} B)", mib(ours_size / 1024), ours_size),
+        format!("{:.2} MiB ({} B)", mib(hello_size / 1024), hello_size),
+        ratio(ours_size as f64, hello_size as f64),
+        "≤ 12 MiB".into(),
+        yes(ours_size > 0 && ours_size <= 12 * 1024 * 1024),
+    ]);
+    t.row(vec![
+        "sandbox: RestoreInstance calls / restores started (expected)".into(),
+        format!("{restore_calls} / {restores_started} ({expected_restores})"),
+        "–".into(),
+        "–".into(),
+        "one per delivery".into(),
+        yes(restore_calls == expected_restores && restores_started == expected_restores),
+    ]);
+
+    let mut md = String::new();
+    let _ = writeln!(md, "{}", t.render());
+    let _ = writeln!(md, "Backend calls seen by the counting proxies (whole run): `{:?}`", meter.actions());
+    let _ = writeln!(md, "\nSandbox call counters (`/_sandbox/state`): `{}`", sandbox_state["calls"]);
+    println!("{md}");
+    std::fs::write(opts.out.join("runtime.md"), &md).map_err(io)?;
+
+    let svg = latency_cdf_svg(
+        "Warm invocation latency: crs-restore vs hello-world lambda_http (same emulator, same run)",
+        &[
+            Series { label: "crs-restore, restore (RestoreInstance)", color: "#d62728", values: lat_us(&restores) },
+            Series {
+                label: "crs-restore, restore, own time (minus backends)",
+                color: "#ff9896",
+                values: own_us(&restores),
+            },
+            Series { label: "crs-restore, dry run", color: "#1f77b4", values: lat_us(&dry) },
+            Series { label: "hello-world lambda_http", color: "#2ca02c", values: lat_us(&hello_warm) },
+        ],
+    );
+    std::fs::write(opts.out.join("warm-latency.svg"), svg).map_err(io)?;
+
+    let j = |s: Summary| s.to_json();
+    let results = json!({
+        "cold": {"runs": opts.cold, "ours": {"init_ms": j(ci), "first_response_ms": j(cf), "own_ms": j(cold_own),
+                  "first_invocation_own_ms": j(first_own), "first_backend_ms": j(first_backend),
+                  "init_backend_calls": cold_ours.init_calls,
+                  "first_calls": {"secretsmanager": cold_ours.first_sm_calls, "dynamodb": cold_ours.first_ddb_calls,
+                                  "tencent": cold_ours.first_tencent_calls}},
+                 "hello": {"init_ms": j(hi), "first_response_ms": j(hf)}},
+        "warm": {"n": opts.warm, "restore_latency_us": j(r_lat), "restore_own_us": j(r_own), "restore_backend_us": j(r_back),
+                 "dry_run_latency_us": j(d_lat), "dry_run_own_us": j(d_own), "hello_latency_us": j(h_lat),
+                 "calls_per_restore": {"secretsmanager": sm_warm.0, "dynamodb": ddb_warm.0, "tencent": tc_warm.0},
+                 "calls_per_dry_run": {"secretsmanager": sm_dry.0, "dynamodb": ddb_dry.0, "tencent": tc_dry.0}},
+        "rss_kib": {"ours_peak": peak, "hello_peak": hello_peak, "ours_samples": ours.rss_samples,
+                    "hello_samples": hello.rss_samples},
+        "binary_bytes": {"ours": ours_size, "hello": hello_size},
+        "backend_actions": meter.actions(),
+        "sandbox_calls": sandbox_state["calls"],
+    });
+    std::fs::write(opts.out.join("runtime.json"), serde_json::to_string_pretty(&results).unwrap_or_default())
+        .map_err(io)?;
+    Ok(())
+}
