@@ -8,23 +8,41 @@ use std::fmt;
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::Value;
 
+/// What every validated string type shares: `as_str`, `Display`, and serde through `parse`
+/// (so a value deserialized from a job event is validated exactly like one from a request).
+macro_rules! validated_string {
+    ($name:ident) => {
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = String;
+            fn try_from(s: String) -> Result<Self, String> {
+                Self::parse(&s)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(v: $name) -> String {
+                v.0
+            }
+        }
+    };
+}
+
 /// A CRS instance id: `crs-` followed by 8 lowercase letters or digits.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct RedisId(String);
-
-impl TryFrom<String> for RedisId {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        Self::parse(&s)
-    }
-}
-
-impl From<RedisId> for String {
-    fn from(v: RedisId) -> String {
-        v.0
-    }
-}
 
 impl RedisId {
     pub fn parse(raw: &str) -> Result<Self, String> {
@@ -37,16 +55,9 @@ impl RedisId {
             Err("must be \"crs-\" followed by 8 lowercase letters or digits".into())
         }
     }
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl fmt::Display for RedisId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+validated_string!(RedisId);
 
 /// A backup id as Tencent issues them: a UUID (API 2.0, e.g.
 /// `e824aecc-ef5e-11e6-a2c7-525400082493`) or digits in dash-separated groups (API 3.0, e.g.
@@ -54,19 +65,6 @@ impl fmt::Display for RedisId {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct BackupId(String);
-
-impl TryFrom<String> for BackupId {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        Self::parse(&s)
-    }
-}
-
-impl From<BackupId> for String {
-    fn from(v: BackupId) -> String {
-        v.0
-    }
-}
 
 impl BackupId {
     pub fn parse(raw: &str) -> Result<Self, String> {
@@ -76,16 +74,9 @@ impl BackupId {
             Err("must be a backup UUID (or an API 3.0 numeric backup id)".into())
         }
     }
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl fmt::Display for BackupId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+validated_string!(BackupId);
 
 fn is_uuid(s: &str) -> bool {
     let groups: Vec<&str> = s.split('-').collect();
@@ -136,19 +127,6 @@ impl From<BackupRef> for String {
 #[serde(try_from = "String", into = "String")]
 pub struct Region(String);
 
-impl TryFrom<String> for Region {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        Self::parse(&s)
-    }
-}
-
-impl From<Region> for String {
-    fn from(v: Region) -> String {
-        v.0
-    }
-}
-
 impl Region {
     pub fn parse(raw: &str) -> Result<Self, String> {
         let ok = (2..=32).contains(&raw.len())
@@ -158,16 +136,9 @@ impl Region {
             && raw.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
         if ok { Ok(Self(raw.to_owned())) } else { Err("must be a Tencent region such as \"ap-guangzhou\"".into()) }
     }
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl fmt::Display for Region {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+validated_string!(Region);
 
 /// Free text for the audit log: bounded and free of control characters.
 #[derive(Debug, Clone, PartialEq, Eq)]

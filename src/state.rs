@@ -110,29 +110,27 @@ pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
         .build()
 }
 
-/// A DynamoDB client for a local endpoint (moto) with dummy credentials.
-pub fn local_dynamodb_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
-    use aws_sdk_dynamodb::config::{Credentials, Region};
-    let conf = aws_sdk_dynamodb::Config::builder()
+/// AWS settings for a local endpoint (moto) with dummy credentials, shared by every local
+/// client: tests, benchmarks and `make run`-style tooling.
+pub fn local_aws_config(endpoint: &str) -> aws_config::SdkConfig {
+    use aws_config::Region;
+    // The SDK crates re-export the shared credential types; any one of them will do.
+    use aws_sdk_secretsmanager::config::{Credentials, SharedCredentialsProvider};
+    aws_config::SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "local"))
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new("test", "test", None, None, "local")))
         .timeout_config(aws_timeouts())
-        .build();
-    aws_sdk_dynamodb::Client::from_conf(conf)
+        .build()
 }
 
-/// A Secrets Manager client for a local endpoint (moto) with dummy credentials, for tests,
-/// benchmarks and `make run`-style tooling.
+/// A DynamoDB client for a local endpoint (moto).
+pub fn local_dynamodb_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::new(&local_aws_config(endpoint))
+}
+
+/// A Secrets Manager client for a local endpoint (moto).
 pub fn local_secrets_client(endpoint: &str) -> aws_sdk_secretsmanager::Client {
-    use aws_sdk_secretsmanager::config::{Credentials, Region};
-    let conf = aws_sdk_secretsmanager::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "local"))
-        .timeout_config(aws_timeouts())
-        .build();
-    aws_sdk_secretsmanager::Client::from_conf(conf)
+    aws_sdk_secretsmanager::Client::new(&local_aws_config(endpoint))
 }
