@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help run test lint fmt venv clean-run
+.PHONY: help run test lint fmt venv clean-run bench load fuzz
 
 help: ## List the targets
 	@echo "crs-restore make targets:"
@@ -24,7 +24,16 @@ fmt: ## Format the code with cargo fmt
 venv: ## Create .venv with moto and cfn-lint (requirements-dev.txt)
 	@bash scripts/venv.sh
 
+bench: ## Measure init, cold and warm latency, RSS, size, backend calls vs hello-world; criterion (BENCHMARKS.md)
+	@bash scripts/bench.sh
+
+load: ## Load test: 2000 signed restores + 2000 invalid requests at concurrency 50 on loopback (BENCHMARKS.md)
+	@bash scripts/load.sh
+
 clean-run: ## Stop leftover local processes and remove .run/
 	-@bash scripts/run-local.sh --stop
 	-@RUN_DIR=.run/test bash scripts/moto.sh stop
 	rm -rf .run
+
+fuzz: ## Long run: property tests at 1,000,000 cases per target, then cargo-fuzz targets (RELIABILITY.md)
+	@bash scripts/fuzz.sh

@@ -71,6 +71,7 @@ step venv bash "$ROOT/scripts/venv.sh" || {
 }
 step fmt cargo fmt --check || true
 step clippy cargo clippy --locked --all-targets -- -D warnings || true
+step deny bash "$ROOT/scripts/deny.sh" || true
 MOTO_ENDPOINT=""
 rm -f "$TEST_OUT"
 step moto start_moto || true

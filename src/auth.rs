@@ -8,6 +8,7 @@ use serde_json::Value;
 use crate::payload::RedisId;
 use crate::secrets::{SecretString, SecretsError};
 use crate::signature::WebhookSecret;
+use crate::slack::SlackConfig;
 
 /// One instance pattern: `*` (everything), a prefix ending in `*` (`crs-drill*`), or an exact id.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,6 +73,8 @@ pub struct SigningKeys {
     pub keys: Vec<KeyConfig>,
     /// Signs outgoing callbacks (Standard Webhooks).
     pub callback_secret: Option<WebhookSecret>,
+    /// The Slack app's signing secret and who may use it; `None` refuses every Slack request.
+    pub slack: Option<SlackConfig>,
 }
 
 impl SigningKeys {
@@ -121,7 +124,11 @@ impl SigningKeys {
             }
             Some(_) => return Err(malformed("\"callbackSecret\" must be a whsec_ string".into())),
         };
-        Ok(Self { keys, callback_secret })
+        let slack = match doc.get("slack") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(SlackConfig::from_json(v).map_err(malformed)?),
+        };
+        Ok(Self { keys, callback_secret, slack })
     }
 }
 
@@ -156,12 +163,18 @@ mod tests {
             "k",
             &SecretString::new(
                 r#"{"keys":[{"id":"runbooks","secret":"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw","allow":["crs-*"]}],
-                    "slack": {"signingSecret": "ignored-here"}}"#,
+                    "slack": {"signingSecret": "8f742231b10e8888abcd99yyyzzz85a5", "teamId": "T0001ABCD",
+                              "allowedUsers": ["U0123ALICE"], "allow": ["crs-*"]}}"#,
             ),
         )
         .expect("valid");
         assert_eq!(ok.keys[0].id, "runbooks");
         assert!(ok.callback_secret.is_none());
+        assert_eq!(ok.slack.as_ref().map(|s| s.team_id.as_str()), Some("T0001ABCD"));
+        let bad_slack = r#"{"keys":[{"id":"a","secret":"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw","allow":["*"]}],
+                            "slack": {"signingSecret": "tooshort"}}"#;
+        let err = SigningKeys::from_secret("k", &SecretString::new(bad_slack)).expect_err("malformed slack");
+        assert!(err.to_string().contains("slack.signingSecret") && !err.to_string().contains("tooshort"), "{err}");
 
         let leaked = "whsec_c2hvcnQ=";
         let err = SigningKeys::from_secret(

@@ -133,6 +133,7 @@ async fn prepare(state: &AppState, raw: &Value) -> Result<Job, (&'static str, St
         dry_run: false,
         drill: true,
         watch: None,
+        slack: None,
     })
 }
 

@@ -21,6 +21,8 @@ pub enum Incoming {
     InvalidJob(String),
     /// A scheduled drill (`{"drill": {...}}`), delivered by EventBridge Scheduler through IAM.
     Drill(Value),
+    /// Our own deferred Slack prompt (`{"crsSlackPrompt": ...}`), delivered by IAM only.
+    SlackPrompt(Box<crate::slack::PromptJob>),
     /// Anything else: not accepted.
     Unrecognized,
 }
@@ -40,6 +42,13 @@ impl Incoming {
         } else if let Some(job) = event.get(crate::job::ENVELOPE_KEY) {
             match serde_json::from_value::<crate::job::Job>(job.clone()) {
                 Ok(job) => Self::Job(Box::new(job)),
+                Err(e) => Self::InvalidJob(e.to_string()),
+            }
+        } else if event.get("requestContext").is_none()
+            && let Some(prompt) = event.get(crate::slack::PROMPT_ENVELOPE_KEY)
+        {
+            match serde_json::from_value::<crate::slack::PromptJob>(prompt.clone()) {
+                Ok(prompt) => Self::SlackPrompt(Box::new(prompt)),
                 Err(e) => Self::InvalidJob(e.to_string()),
             }
         } else {

@@ -52,6 +52,7 @@ pub async fn handle_invocation(state: &Arc<AppState>, event: Value, deadline: Op
         }
         Incoming::Job(job) => job::run(state, *job, deadline).await.to_json(),
         Incoming::Drill(event) => crate::drill::run(state, &event, deadline).await,
+        Incoming::SlackPrompt(prompt) => crate::slack::run_prompt(state, *prompt, deadline).await,
         Incoming::InvalidJob(reason) => {
             tracing::error!(audit = true, outcome = "rejected", %reason, "asynchronous job event does not validate");
             json!({"error": {"code": "InvalidJob", "message": reason}})
@@ -65,6 +66,10 @@ pub async fn handle_invocation(state: &Arc<AppState>, event: Value, deadline: Op
 
 /// Handles one HTTP request end to end and emits its audit line.
 pub async fn handle_http(state: &Arc<AppState>, req: HttpRequest, deadline: Option<Instant>) -> HttpResponse {
+    // Slack signs with its own scheme (v0), sends forms, and has its own conversation.
+    if req.header("x-slack-signature").is_some() {
+        return crate::slack::handle(state, req, deadline).await;
+    }
     let started = Instant::now();
     let mut audit = Audit::new("webhook");
     audit.request_id.clone_from(&req.request_id);
@@ -239,6 +244,7 @@ async fn run(
             dry_run,
             drill: false,
             watch: None,
+            slack: None,
         };
         state.invoker.dispatch(state, job).await?;
         let body = json!({"status": "accepted", "deliveryId": delivery_id});

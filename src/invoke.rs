@@ -13,6 +13,7 @@ use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::InvocationType;
 
 use crate::job::{self, Job};
+use crate::slack::PromptJob;
 use crate::state::AppState;
 
 /// How jobs are handed on.
@@ -48,23 +49,40 @@ impl Invoker {
                 tokio::spawn(task);
                 Ok(())
             }
+            Self::Lambda { client, function_name } => invoke_event(client, function_name, &job::envelope(&job)).await,
+        }
+    }
+
+    /// Hands a deferred Slack prompt (`{"crsSlackPrompt": ...}`) on, the same way as a job.
+    pub async fn dispatch_slack_prompt(&self, state: &Arc<AppState>, prompt: PromptJob) -> Result<(), InvokeError> {
+        match self {
+            Self::Local => {
+                let state = Arc::clone(state);
+                tokio::spawn(async move { crate::slack::run_prompt(&state, prompt, None).await });
+                Ok(())
+            }
             Self::Lambda { client, function_name } => {
-                let payload = serde_json::to_vec(&job::envelope(&job)).map_err(|e| InvokeError(e.to_string()))?;
-                let out = client
-                    .invoke()
-                    .function_name(function_name)
-                    .invocation_type(InvocationType::Event)
-                    .payload(Blob::new(payload))
-                    .send()
-                    .await
-                    .map_err(|e| InvokeError(aws_sdk_lambda::error::DisplayErrorContext(e).to_string()))?;
-                // An accepted asynchronous invocation answers 202.
-                if out.status_code() == 202 {
-                    Ok(())
-                } else {
-                    Err(InvokeError(format!("Lambda answered {}", out.status_code())))
-                }
+                invoke_event(client, function_name, &crate::slack::prompt::envelope(&prompt)).await
             }
         }
     }
+}
+
+/// `Invoke` with `InvocationType=Event`: Lambda queues the event and answers 202.
+async fn invoke_event(
+    client: &aws_sdk_lambda::Client,
+    function_name: &str,
+    event: &serde_json::Value,
+) -> Result<(), InvokeError> {
+    let payload = serde_json::to_vec(event).map_err(|e| InvokeError(e.to_string()))?;
+    let out = client
+        .invoke()
+        .function_name(function_name)
+        .invocation_type(InvocationType::Event)
+        .payload(Blob::new(payload))
+        .send()
+        .await
+        .map_err(|e| InvokeError(aws_sdk_lambda::error::DisplayErrorContext(e).to_string()))?;
+    // An accepted asynchronous invocation answers 202.
+    if out.status_code() == 202 { Ok(()) } else { Err(InvokeError(format!("Lambda answered {}", out.status_code()))) }
 }

@@ -50,6 +50,9 @@ pub struct Job {
     /// Set once the restore has started and a later invocation keeps watching it.
     #[serde(default)]
     pub watch: Option<Watch>,
+    /// Set for restores confirmed in Slack: events are also posted to the channel.
+    #[serde(default)]
+    pub slack: Option<crate::slack::SlackTarget>,
 }
 
 /// The state of a watch handed from one invocation to the next.
@@ -381,7 +384,8 @@ fn error_json(err: &RestoreError) -> Value {
     body["error"].clone()
 }
 
-/// Sends the event to the job's callback, if it has one, and records how that went.
+/// Sends the event to the job's callback and Slack channel, if it has them, and records how
+/// that went.
 async fn notify(
     state: &Arc<AppState>,
     job: &Job,
@@ -389,6 +393,9 @@ async fn notify(
     deadline: Option<Instant>,
     report: &mut JobReport,
 ) {
+    if let Some(target) = &job.slack {
+        crate::slack::notify(state, job, target, event, deadline, report).await;
+    }
     let Some(url) = &job.callback_url else {
         return;
     };

@@ -21,6 +21,7 @@ pub mod restore;
 pub mod sandbox;
 pub mod secrets;
 pub mod signature;
+pub mod slack;
 pub mod state;
 pub mod telemetry;
 pub mod tencent;

@@ -42,7 +42,10 @@ pub fn parse(text: &str) -> Result<Command, UsageError> {
         return Ok(Command::Help);
     }
     let redis_id = RedisId::parse(first).map_err(|_| {
-        UsageError(format!("`{}` is not an instance id: expected `crs-` and 8 lowercase letters or digits.", shown(first)))
+        UsageError(format!(
+            "`{}` is not an instance id: expected `crs-` and 8 lowercase letters or digits.",
+            shown(first)
+        ))
     })?;
     let Some(second) = words.next() else {
         return Err(UsageError(format!("Which backup of `{redis_id}`? Give a backup id or `latest`.")));
@@ -85,8 +88,9 @@ fn as_region(word: &str) -> Option<Region> {
     let lower = word.to_ascii_lowercase();
     let (area, place) = lower.split_once('-')?;
     let known_area = matches!(area, "ap" | "na" | "eu" | "sa" | "me" | "af" | "us");
-    let place_ok = place.split('-').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
-        && place.starts_with(|c: char| c.is_ascii_lowercase());
+    let place_ok =
+        place.split('-').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
+            && place.starts_with(|c: char| c.is_ascii_lowercase());
     if known_area && place_ok { Region::parse(&lower).ok() } else { None }
 }
 
@@ -126,12 +130,9 @@ mod tests {
         let cases: Vec<(&str, Command)> = vec![
             ("help", Command::Help),
             ("  HELP  ", Command::Help),
-            (&"crs-izbob1wh latest", restore(ID, BackupRef::Latest, None, None)),
+            ("crs-izbob1wh latest", restore(ID, BackupRef::Latest, None, None)),
             ("crs-izbob1wh LATEST", restore(ID, BackupRef::Latest, None, None)),
-            (
-                "crs-izbob1wh e824aecc-ef5e-11e6-a2c7-525400082493",
-                restore(ID, id(BACKUP), None, None),
-            ),
+            ("crs-izbob1wh e824aecc-ef5e-11e6-a2c7-525400082493", restore(ID, id(BACKUP), None, None)),
             ("crs-izbob1wh latest ap-guangzhou", restore(ID, BackupRef::Latest, Some("ap-guangzhou"), None)),
             ("crs-izbob1wh latest AP-Shanghai-FSI", restore(ID, BackupRef::Latest, Some("ap-shanghai-fsi"), None)),
             (

@@ -27,9 +27,9 @@ pub fn ephemeral(text: &str) -> Value {
     json!({"response_type": "ephemeral", "text": text})
 }
 
-/// Replaces the message the interaction came from (the prompt), leaving no buttons behind.
+/// Replaces the message the interaction came from (the prompt) with plain text: the buttons go.
 pub fn replace(text: &str) -> Value {
-    json!({"replace_original": true, "text": text, "blocks": []})
+    json!({"replace_original": true, "text": text})
 }
 
 /// A new message everyone in the channel sees. `replace_original: false` because an
@@ -47,7 +47,7 @@ pub fn help(command: &str) -> Value {
     let c = command;
     ephemeral(&format!(
         "*{c}* restores a Tencent Cloud Redis (CRS) instance from one of its backups, after you confirm.\n\
-         • `{c} <instance id> <backup id|latest> [region] [reason...]`\n\
+         • `{c} {USAGE}`\n\
          • `{c} crs-izbob1wh latest INC-1234 cache corrupted`\n\
          • `{c} crs-izbob1wh e824aecc-ef5e-11e6-a2c7-525400082493 ap-shanghai`\n\
          • `{c} help`\n\
@@ -57,10 +57,11 @@ pub fn help(command: &str) -> Value {
 }
 
 pub fn usage(command: &str, problem: &str) -> Value {
-    ephemeral(&format!(
-        "{problem}\nUsage: `{command} <instance id> <backup id|latest> [region] [reason...]` (or `{command} help`)."
-    ))
+    ephemeral(&format!("{problem}\nUsage: `{command} {USAGE}` (or `{command} help`)."))
 }
+
+/// The argument synopsis, escaped: `<` and `>` are markup in Slack messages, even in code spans.
+const USAGE: &str = "&lt;instance id&gt; &lt;backup id|latest&gt; [region] [reason...]";
 
 /// The backup as shown: id, and when it was taken (Tencent reports Beijing time).
 pub fn backup_label(backup_id: &BackupId, time: Option<&str>, latest: bool) -> String {
@@ -87,8 +88,10 @@ pub struct PromptView<'a> {
 /// The confirmation prompt: instance, region, backup, reason, the warning, and the buttons.
 pub fn prompt(view: &PromptView<'_>) -> Value {
     let reason = view.reason.map_or_else(|| "_none given_".to_owned(), escape);
-    let summary =
-        format!("Restore {} ({}) from backup {}? Current data will be overwritten.", view.redis_id, view.region, view.backup_id);
+    let summary = format!(
+        "Restore {} ({}) from backup {}? Current data will be overwritten.",
+        view.redis_id, view.region, view.backup_id
+    );
     json!({
         "response_type": "ephemeral",
         "text": summary,
@@ -161,7 +164,9 @@ mod tests {
         };
         let p = prompt(&view);
         let text = p.to_string();
-        for needle in ["crs-izbob1wh", "ap-guangzhou", "e824aecc", "2026-11-25 03:00:00", "overwritten", "&lt;!here&gt;"] {
+        for needle in
+            ["crs-izbob1wh", "ap-guangzhou", "e824aecc", "2026-11-25 03:00:00", "overwritten", "&lt;!here&gt;"]
+        {
             assert!(text.contains(needle), "{needle} missing: {text}");
         }
         assert!(!text.contains("<!here>"));

@@ -136,7 +136,8 @@ pub async fn run(state: &Arc<AppState>, job: PromptJob, deadline: Option<Instant
     }
     let (outcome, code, message) = prepare(state, &job, &mut audit).await;
     let allow_loopback = state.config.callback_policy.allow_loopback;
-    let post_by = deadline.map_or_else(|| Instant::now() + Duration::from_secs(30), |d| d.min(Instant::now() + Duration::from_secs(30)));
+    let post_by = deadline
+        .map_or_else(|| Instant::now() + Duration::from_secs(30), |d| d.min(Instant::now() + Duration::from_secs(30)));
     let posted = respond::post(&job.response_url, &message, allow_loopback, post_by).await;
     audit.callback = Some(match &posted {
         Ok(status) => format!("prompt posted (HTTP {status})"),
@@ -171,7 +172,10 @@ async fn prepare(state: &AppState, job: &PromptJob, audit: &mut Audit) -> (&'sta
         return refuse("SlackUserNotAllowed", ":no_entry: You are no longer allowed to restore instances from Slack.");
     }
     if !config.instance_allowed(&job.redis_id) {
-        return refuse("InstanceNotAllowed", &format!(":no_entry: Restoring `{}` from Slack is not allowed.", job.redis_id));
+        return refuse(
+            "InstanceNotAllowed",
+            &format!(":no_entry: Restoring `{}` from Slack is not allowed.", job.redis_id),
+        );
     }
     match lookup(state, &job.redis_id, &job.backup, &job.region).await {
         Ok(resolved) => {
@@ -187,7 +191,9 @@ async fn prepare(state: &AppState, job: &PromptJob, audit: &mut Audit) -> (&'sta
             };
             match render(config, &req, &resolved, unix_now()) {
                 Ok(prompt) => ("prompted", None, replacing(prompt)),
-                Err(reason) => refuse("InvalidPrompt", &format!(":x: Cannot show the prompt: {}", messages::escape(&reason))),
+                Err(reason) => {
+                    refuse("InvalidPrompt", &format!(":x: Cannot show the prompt: {}", messages::escape(&reason)))
+                }
             }
         }
         Err(err) => {

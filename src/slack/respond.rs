@@ -99,7 +99,9 @@ pub async fn post(url: &ResponseUrl, message: &Value, allow_loopback: bool, dead
             .await;
         let retry = match sent {
             Ok(r) if r.status().is_success() => return Ok(r.status().as_u16()),
-            Ok(r) if r.status().as_u16() == 429 || r.status().is_server_error() => format!("HTTP {}", r.status().as_u16()),
+            Ok(r) if r.status().as_u16() == 429 || r.status().is_server_error() => {
+                format!("HTTP {}", r.status().as_u16())
+            }
             // 404 `expired_url` / `used_url` and the like: trying again cannot help.
             Ok(r) => return Err(format!("HTTP {}", r.status().as_u16())),
             Err(e) if e.is_timeout() => "timed out".to_owned(),
@@ -139,7 +141,9 @@ mod tests {
     fn the_loopback_opt_in_allows_loopback_ip_literals_only() {
         assert!(ResponseUrl::parse("http://127.0.0.1:8080/commands/x", true).is_ok());
         assert!(ResponseUrl::parse("http://[::1]:8080/x", true).is_ok());
-        for bad in ["http://localhost:8080/x", "http://10.0.0.1/x", "http://[::ffff:10.0.0.1]/x", "http://example.com/x"] {
+        for bad in
+            ["http://localhost:8080/x", "http://10.0.0.1/x", "http://[::ffff:10.0.0.1]/x", "http://example.com/x"]
+        {
             assert!(ResponseUrl::parse(bad, true).is_err(), "{bad}");
         }
     }

@@ -206,7 +206,8 @@ mod tests {
     #[test]
     fn well_signed_claims_that_do_not_validate_are_malformed() {
         // Signed by us but with an invalid instance id: the parser still refuses it.
-        let body = URL_SAFE_NO_PAD.encode(r#"{"n":"x","t":"T1","u":"U1","r":"crs-../../x","b":"latest","g":"ap-guangzhou","e":1}"#);
+        let body = URL_SAFE_NO_PAD
+            .encode(r#"{"n":"x","t":"T1","u":"U1","r":"crs-../../x","b":"latest","g":"ap-guangzhou","e":1}"#);
         let mut mac = token_mac(&secret()).expect("mac");
         mac.update(body.as_bytes());
         let value = format!("{body}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()));

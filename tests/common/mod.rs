@@ -31,6 +31,13 @@ pub const BACKUP_ID: &str = "e824aecc-ef5e-11e6-a2c7-525400082493";
 pub const EXPIRED_BACKUP: &str = "11111111-1111-4111-8111-111111111111";
 pub const LOCKED_BACKUP: &str = "22222222-2222-4222-8222-222222222222";
 pub const CALLBACK_KEY: &str = "whsec_Y2FsbGJhY2stc2lnbmluZy1rZXktMDAwMDAwMDE=";
+/// The Slack app of the `events/slack-*.json` fixtures: its signing secret, workspace, the
+/// requester (alice), a second allowed user (bob) and the channel.
+pub const SLACK_SIGNING_SECRET: &str = "e6b19c573432dcc6b075501d51b51bb8";
+pub const SLACK_TEAM: &str = "T024BE7LD";
+pub const SLACK_USER: &str = "U0G9QF9C6";
+pub const SLACK_OTHER_USER: &str = "U0H4KZ7B2";
+pub const SLACK_CHANNEL: &str = "C0KAS8R9N";
 
 /// Generates each scenario once per Tencent API generation, in modules `v2` and `v3`.
 #[macro_export]
@@ -160,7 +167,9 @@ pub fn default_signing_keys() -> Value {
     json!({"keys": [
         {"id": "runbooks", "secret": KEY_RUNBOOKS, "allow": ["crs-*"]},
         {"id": "drills", "secret": KEY_DRILLS, "allow": ["crs-drill*"]},
-    ], "callbackSecret": CALLBACK_KEY})
+    ], "callbackSecret": CALLBACK_KEY,
+    "slack": {"signingSecret": SLACK_SIGNING_SECRET, "teamId": SLACK_TEAM, "allowedUsers": [SLACK_USER, SLACK_OTHER_USER],
+              "allowedChannels": [SLACK_CHANNEL], "allow": [REDIS_ID]}})
 }
 
 /// The sandbox every test starts from: one healthy instance with usable, expired and locked

@@ -61,6 +61,11 @@ pub struct Run {
     pub rss_samples: Vec<(usize, u64)>,
     /// VmHWM in KiB just before the process was stopped.
     pub peak_rss_kib: Option<u64>,
+    /// CPU time of all the process's threads (schedstat): at the first `/next`, at the first
+    /// response, and when it was stopped.
+    pub cpu_at_init_ns: Option<u64>,
+    pub cpu_at_first_ns: Option<u64>,
+    pub cpu_at_end_ns: Option<u64>,
     pub failure: Option<String>,
 }
 
@@ -115,7 +120,12 @@ async fn next(State(emu): State<Arc<Emu>>) -> Response {
         if inner.run.init.is_none() {
             inner.run.init = Some(now.duration_since(inner.t0));
             inner.run.init_backend = emu.meter.snapshot().since(inner.at_spawn);
+            inner.run.cpu_at_init_ns = inner.pid.and_then(cpu_ns);
         }
+    }
+    if emu.total == 0 {
+        // Init only: done as soon as the runtime asks for work.
+        emu.finished.send_replace(true);
     }
     if index >= emu.total {
         // No more work: park the runtime until the process is stopped.
@@ -151,6 +161,7 @@ fn finish(emu: &Emu, id: &str, status: Option<u16>, error: Option<String>) -> St
         };
         if inner.run.first_response.is_none() {
             inner.run.first_response = Some(now.duration_since(inner.t0));
+            inner.run.cpu_at_first_ns = inner.pid.and_then(cpu_ns);
         }
         let latency = now.duration_since(started);
         inner.run.invocations.push(Invocation { index, latency, backend: after.since(before), status, error });
@@ -183,6 +194,16 @@ fn empty(code: StatusCode) -> Response {
     let mut r = Response::new(Body::empty());
     *r.status_mut() = code;
     r
+}
+
+/// CPU time used so far by every thread of `pid`, in nanoseconds (`/proc/PID/task/*/schedstat`).
+pub fn cpu_ns(pid: u32) -> Option<u64> {
+    let mut total = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()?.flatten() {
+        let text = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
+        total += text.split_whitespace().next().and_then(|n| n.parse::<u64>().ok()).unwrap_or(0);
+    }
+    Some(total)
 }
 
 /// Reads a `kB` line (`VmRSS:`, `VmHWM:`) of `/proc/PID/status`.
@@ -262,12 +283,14 @@ pub async fn run(spec: Spec<'_>, meter: Arc<Meter>) -> std::io::Result<Run> {
         () = tokio::time::sleep(spec.timeout) => Some(format!("timed out after {:?}", spec.timeout)),
     };
     let peak = pid.and_then(|p| proc_status_kib(p, "VmHWM:"));
+    let cpu_end = pid.and_then(cpu_ns);
     let _ = child.kill().await;
     emu.stop.send_replace(true);
     server.abort();
     let mut inner = emu.inner();
     let mut run = std::mem::take(&mut inner.run);
     run.peak_rss_kib = peak;
+    run.cpu_at_end_ns = cpu_end;
     if run.failure.is_none() {
         run.failure = outcome;
     }

@@ -255,7 +255,7 @@ pub async fn run(opts: Opts) -> Result<bool, String> {
     }
     stop.store(true, Ordering::Relaxed);
     let samples = sampler.await.unwrap_or_default();
-    let peak = proc_status_kib(pid, "VmHWM:").unwrap_or(0);
+    let peak = proc_status_kib(pid, "VmHWM:").unwrap_or(0).max(samples.iter().map(|(_, r)| *r).max().unwrap_or(0));
     let _ = child.kill().await;
     drain.abort();
 

@@ -1,7 +1,8 @@
 //! Backend accounting: how many calls went to each backend and how long at least one of them
 //! was in flight (wall time, so concurrent calls are not counted twice).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
+use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -29,6 +30,8 @@ pub struct Meter {
     sum_ns: AtomicU64,
     counts: [AtomicU64; 4],
     actions: Mutex<BTreeMap<String, u64>>,
+    peers: Mutex<HashSet<SocketAddr>>,
+    connections: AtomicU64,
 }
 
 /// Totals at one instant; subtract two to get what happened in between.
@@ -42,6 +45,8 @@ pub struct Snapshot {
     pub dynamodb: u64,
     pub tencent: u64,
     pub other: u64,
+    /// Distinct client connections the proxies have seen (a new one means no reuse).
+    pub connections: u64,
 }
 
 impl Snapshot {
@@ -53,6 +58,7 @@ impl Snapshot {
             dynamodb: self.dynamodb.saturating_sub(earlier.dynamodb),
             tencent: self.tencent.saturating_sub(earlier.tencent),
             other: self.other.saturating_sub(earlier.other),
+            connections: self.connections.saturating_sub(earlier.connections),
         }
     }
 
@@ -84,8 +90,11 @@ impl Drop for CallGuard<'_> {
 
 impl Meter {
     /// Counts a call of `kind` (named `action`) and starts timing it.
-    pub fn enter(&self, kind: Kind, action: &str) -> CallGuard<'_> {
+    pub fn enter(&self, kind: Kind, action: &str, peer: SocketAddr) -> CallGuard<'_> {
         let started = Instant::now();
+        if self.peers.lock().unwrap_or_else(|p| p.into_inner()).insert(peer) {
+            self.connections.fetch_add(1, Ordering::Relaxed);
+        }
         {
             let mut wall = self.wall.lock().unwrap_or_else(|p| p.into_inner());
             if wall.inflight == 0 {
@@ -112,6 +121,7 @@ impl Meter {
             dynamodb: count(Kind::DynamoDb),
             tencent: count(Kind::Tencent),
             other: count(Kind::Other),
+            connections: self.connections.load(Ordering::Relaxed),
         }
     }
 

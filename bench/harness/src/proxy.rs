@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
@@ -33,7 +33,7 @@ pub async fn spawn(upstream: &str, meter: Arc<Meter>, tencent: bool) -> std::io:
     let addr = listener.local_addr()?;
     let app = Router::new().fallback(forward).with_state(proxy);
     tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
+        if let Err(e) = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await {
             eprintln!("proxy stopped: {e}");
         }
     });
@@ -59,7 +59,11 @@ fn form_urlencoded_action(body: &[u8]) -> Option<String> {
     text.split('&').find_map(|pair| pair.strip_prefix("Action=")).map(str::to_owned)
 }
 
-async fn forward(State(proxy): State<Arc<Proxy>>, req: Request) -> Response {
+async fn forward(
+    State(proxy): State<Arc<Proxy>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+) -> Response {
     let (parts, body) = req.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, 16 << 20).await else {
         return status(StatusCode::BAD_REQUEST);
@@ -67,7 +71,7 @@ async fn forward(State(proxy): State<Arc<Proxy>>, req: Request) -> Response {
     let (kind, action) = classify(proxy.tencent, &parts.headers, &bytes);
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let url = format!("{}{path}", proxy.upstream);
-    let guard = proxy.meter.enter(kind, &action);
+    let guard = proxy.meter.enter(kind, &action, peer);
     let mut request = proxy.client.request(parts.method, url);
     for (name, value) in &parts.headers {
         // Host is kept: both Tencent signatures cover it.

@@ -26,6 +26,7 @@ pub struct Opts {
 }
 
 const INSTANCE: &str = "crs-bench001";
+const BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 
 fn lambda_env(function: &str) -> Vec<(String, String)> {
     [
@@ -94,6 +95,9 @@ struct Cold {
     first_sm_calls: Vec<u64>,
     first_ddb_calls: Vec<u64>,
     first_tencent_calls: Vec<u64>,
+    first_connections: Vec<u64>,
+    init_cpu_ms: Vec<f64>,
+    first_cpu_ms: Vec<f64>,
 }
 
 impl Cold {
@@ -108,6 +112,9 @@ impl Cold {
             first_sm_calls: vec![],
             first_ddb_calls: vec![],
             first_tencent_calls: vec![],
+            first_connections: vec![],
+            init_cpu_ms: vec![],
+            first_cpu_ms: vec![],
         }
     }
 
@@ -125,6 +132,11 @@ impl Cold {
         self.first_sm_calls.push(inv.backend.secrets_manager);
         self.first_ddb_calls.push(inv.backend.dynamodb);
         self.first_tencent_calls.push(inv.backend.tencent);
+        self.first_connections.push(inv.backend.connections);
+        if let (Some(a), Some(b)) = (run.cpu_at_init_ns, run.cpu_at_first_ns) {
+            self.init_cpu_ms.push(a as f64 / 1e6);
+            self.first_cpu_ms.push(b.saturating_sub(a) as f64 / 1e6);
+        }
     }
 }
 
@@ -223,6 +235,34 @@ pub async fn run(opts: Opts) -> Result<(), String> {
     }
     eprintln!("cold starts done ({} each)", opts.cold);
 
+    // Lever: TLS trust roots. Init only (spawn → first /next), alternating, with the trust
+    // store the process finds: the platform probe (this machine: a bundle plus a directory of
+    // ~150 files), the bundle alone, and a single root (≈ the cost of loading no roots).
+    let one_root = opts.out.join("one-root.pem");
+    let bundle = std::fs::read_to_string(BUNDLE).unwrap_or_default();
+    let end = "-----END CERTIFICATE-----";
+    if let Some(stop) = bundle.find(end) {
+        let start = bundle.find("-----BEGIN CERTIFICATE-----").unwrap_or(0);
+        std::fs::write(&one_root, format!("{}\n", &bundle[start..stop + end.len()])).map_err(io)?;
+    }
+    let variants: Vec<(&str, Vec<(String, String)>)> = vec![
+        ("platform probe (SSL_CERT_FILE/SSL_CERT_DIR unset)", vec![]),
+        ("SSL_CERT_FILE=the bundle only", vec![("SSL_CERT_FILE".into(), BUNDLE.into())]),
+        ("SSL_CERT_FILE=one root (≈ no root loading)", vec![("SSL_CERT_FILE".into(), one_root.display().to_string())]),
+    ];
+    let mut tls_init: Vec<Vec<f64>> = vec![Vec::new(); variants.len() + 1];
+    for k in 0..opts.cold {
+        for (v, (_, extra)) in variants.iter().enumerate() {
+            let mut spec = ours_spec(0, format!("tls{tag}x{k}"), 0);
+            spec.env.extend(extra.iter().cloned());
+            let run = emulator::run(spec, Arc::clone(&meter)).await.map_err(io)?;
+            tls_init[v].extend(run.init.map(ms_of));
+        }
+        let run = emulator::run(hello_spec(0, format!("htls{tag}x{k}")), Arc::clone(&meter)).await.map_err(io)?;
+        tls_init[variants.len()].extend(run.init.map(ms_of));
+    }
+    let hello_tls = summarize(&tls_init[variants.len()]);
+
     // Warm: one process each, 1 cold + `warm` restores + `warm` dry runs.
     let total = 1 + 2 * opts.warm;
     let ours =
@@ -263,8 +303,9 @@ pub async fn run(opts: Opts) -> Result<(), String> {
     let rss_restore_start = rss_at(&ours, 101);
     let rss_restore_end = rss_at(&ours, opts.warm + 1);
     let rss_end = rss_at(&ours, total);
-    let peak = ours.peak_rss_kib.unwrap_or(0);
-    let hello_peak = hello.peak_rss_kib.unwrap_or(0);
+    // VmHWM is updated lazily by the kernel: take the larger of it and the sampled VmRSS.
+    let peak_of = |run: &Run| run.rss_samples.iter().map(|(_, r)| *r).chain(run.peak_rss_kib).max().unwrap_or(0);
+    let (peak, hello_peak) = (peak_of(&ours), peak_of(&hello));
     let ours_size = file_size(&opts.ours);
     let hello_size = file_size(&opts.hello);
     let mib = |kib: u64| kib as f64 / 1024.0;
@@ -389,6 +430,36 @@ pub async fn run(opts: Opts) -> Result<(), String> {
         "–".into(),
         "–".into(),
     ]);
+    // CPU time (all threads) rather than wall time: what Lambda's CPU share scales.
+    let warm_cpu_us = |run: &Run| match (run.cpu_at_first_ns, run.cpu_at_end_ns) {
+        (Some(a), Some(b)) if total > 1 => b.saturating_sub(a) as f64 / 1000.0 / (total - 1) as f64,
+        _ => 0.0,
+    };
+    let (ic, hc) = (summarize(&cold_ours.init_cpu_ms), summarize(&cold_hello.init_cpu_ms));
+    let (fc, hfc) = (summarize(&cold_ours.first_cpu_ms), summarize(&cold_hello.first_cpu_ms));
+    t.row(vec![
+        "CPU time (user+sys, all threads): init p50 / first invocation p50 / per warm invocation (mean)".into(),
+        format!("{} / {} / {}", ms(ic.p50), ms(fc.p50), us(warm_cpu_us(&ours))),
+        format!("{} / {} / {}", ms(hc.p50), ms(hfc.p50), us(warm_cpu_us(&hello))),
+        ratio(ic.p50, hc.p50),
+        "–".into(),
+        "–".into(),
+    ]);
+    let conn_warm = per_inv(&restores, |i| i.backend.connections);
+    let conn_dry = per_inv(&dry, |i| i.backend.connections);
+    t.row(vec![
+        "new backend connections: cold first restore (mean) / warm restore (total) / dry run (total)".into(),
+        format!(
+            "{:.1} / {} / {}",
+            mean_u64(&cold_ours.first_connections),
+            (conn_warm.0 * restores.len() as f64).round(),
+            (conn_dry.0 * dry.len() as f64).round()
+        ),
+        "0".into(),
+        "–".into(),
+        "reuse".into(),
+        yes(conn_warm.1 == 0 && conn_dry.1 == 0),
+    ]);
     let growth = rss_restore_end.saturating_sub(rss_restore_start);
     t.row(vec![
         format!("peak RSS (VmHWM) after {} invocations", total),
@@ -429,8 +500,25 @@ pub async fn run(opts: Opts) -> Result<(), String> {
         yes(restore_calls == expected_restores && restores_started == expected_restores),
     ]);
 
+    let mut tls = Table::new(&[
+        "trust roots found at start-up",
+        "crs-restore init p50 (min–max)",
+        "hello-world init p50",
+        "ratio",
+    ]);
+    for (v, (label, _)) in variants.iter().enumerate() {
+        let s = summarize(&tls_init[v]);
+        tls.row(vec![
+            (*label).to_owned(),
+            format!("{} ({}–{})", ms(s.p50), ms(s.min), ms(s.max)),
+            ms(hello_tls.p50),
+            ratio(s.p50, hello_tls.p50),
+        ]);
+    }
+
     let mut md = String::new();
     let _ = writeln!(md, "{}", t.render());
+    let _ = writeln!(md, "Lever, TLS roots (init only, {} runs each, interleaved):\n\n{}", opts.cold, tls.render());
     let _ = writeln!(md, "Backend calls seen by the counting proxies (whole run): `{:?}`", meter.actions());
     let _ = writeln!(md, "\nSandbox call counters (`/_sandbox/state`): `{}`", sandbox_state["calls"]);
     println!("{md}");
@@ -455,10 +543,11 @@ pub async fn run(opts: Opts) -> Result<(), String> {
     let results = json!({
         "cold": {"runs": opts.cold, "ours": {"init_ms": j(ci), "first_response_ms": j(cf), "own_ms": j(cold_own),
                   "first_invocation_own_ms": j(first_own), "first_backend_ms": j(first_backend),
-                  "init_backend_calls": cold_ours.init_calls,
+                  "init_backend_calls": cold_ours.init_calls, "init_cpu_ms": j(ic), "first_invocation_cpu_ms": j(fc),
                   "first_calls": {"secretsmanager": cold_ours.first_sm_calls, "dynamodb": cold_ours.first_ddb_calls,
                                   "tencent": cold_ours.first_tencent_calls}},
-                 "hello": {"init_ms": j(hi), "first_response_ms": j(hf)}},
+                 "hello": {"init_ms": j(hi), "first_response_ms": j(hf), "init_cpu_ms": j(hc), "first_invocation_cpu_ms": j(hfc)}},
+        "warm_cpu_us_per_invocation": {"ours": warm_cpu_us(&ours), "hello": warm_cpu_us(&hello)},
         "warm": {"n": opts.warm, "restore_latency_us": j(r_lat), "restore_own_us": j(r_own), "restore_backend_us": j(r_back),
                  "dry_run_latency_us": j(d_lat), "dry_run_own_us": j(d_own), "hello_latency_us": j(h_lat),
                  "calls_per_restore": {"secretsmanager": sm_warm.0, "dynamodb": ddb_warm.0, "tencent": tc_warm.0},
@@ -466,6 +555,8 @@ pub async fn run(opts: Opts) -> Result<(), String> {
         "rss_kib": {"ours_peak": peak, "hello_peak": hello_peak, "ours_samples": ours.rss_samples,
                     "hello_samples": hello.rss_samples},
         "binary_bytes": {"ours": ours_size, "hello": hello_size},
+        "tls_init_ms": variants.iter().enumerate().map(|(v, (label, _))| json!({"variant": label, "init_ms": j(summarize(&tls_init[v]))})).collect::<Vec<_>>(),
+        "tls_hello_init_ms": j(hello_tls),
         "backend_actions": meter.actions(),
         "sandbox_calls": sandbox_state["calls"],
     });
