@@ -87,6 +87,8 @@ pub struct JobReport {
     pub started_at_ms: Option<i64>,
     pub finished_at_ms: Option<i64>,
     pub callbacks: Vec<String>,
+    /// RestoreInstance may have started although the job could not tell (see `TencentError::outcome_unknown`).
+    pub outcome_unknown: bool,
 }
 
 impl JobReport {
@@ -113,6 +115,7 @@ impl JobReport {
             started_at_ms: None,
             finished_at_ms: None,
             callbacks: Vec::new(),
+            outcome_unknown: false,
         }
     }
 
@@ -169,7 +172,7 @@ pub async fn run(state: &Arc<AppState>, job: Job, deadline: Option<Instant>) -> 
             match state.idempotency.claim(&key, until_ms, now_ms).await {
                 Ok(Claim::Claimed) => {
                     let report = start(state, &job, stop_by, deadline, &mut audit).await;
-                    let settled = if report.error_code.as_deref().is_some_and(is_outcome_unknown) {
+                    let settled = if report.outcome_unknown {
                         state.idempotency.mark_outcome_unknown(&key).await
                     } else {
                         state.idempotency.complete(&key, &StoredResponse { status: 200, body: report.to_json() }).await
@@ -206,10 +209,6 @@ pub async fn run(state: &Arc<AppState>, job: Job, deadline: Option<Instant>) -> 
     report
 }
 
-fn is_outcome_unknown(code: &str) -> bool {
-    matches!(code, "TencentTimeout" | "TencentConnectionLost")
-}
-
 fn source_name(source: &str) -> &'static str {
     match source {
         "slack" => "slack",
@@ -234,6 +233,7 @@ async fn start(
             let kind = if err.outcome_unknown() { "restore.failed" } else { "restore.rejected" };
             let mut report = JobReport::new(if err.outcome_unknown() { "failed" } else { "rejected" });
             report.error_code = Some(err.code());
+            report.outcome_unknown = err.outcome_unknown();
             let mut event = base_event(job, kind);
             event.error = Some(error_json(&err));
             if let BackupRef::Id(id) = &job.backup {

@@ -88,7 +88,16 @@ impl TencentCredentials {
         };
         let secret_id = field("secretId")?.ok_or_else(|| malformed("\"secretId\" is missing"))?;
         let secret_key = field("secretKey")?.ok_or_else(|| malformed("\"secretKey\" is missing"))?;
-        Ok(Self { secret_id, secret_key: SecretString::new(secret_key), token: field("token")?.map(SecretString::new) })
+        let token = field("token")?;
+        // secretId and token travel in HTTP headers (API 3.0): refuse what no header can carry.
+        let header_safe = |v: &str| v.bytes().all(|b| b.is_ascii_graphic());
+        if !header_safe(&secret_id) {
+            return Err(malformed("\"secretId\" must be printable ASCII without spaces"));
+        }
+        if token.as_deref().is_some_and(|t| !header_safe(t)) {
+            return Err(malformed("\"token\" must be printable ASCII without spaces"));
+        }
+        Ok(Self { secret_id, secret_key: SecretString::new(secret_key), token: token.map(SecretString::new) })
     }
 }
 
@@ -290,6 +299,9 @@ mod tests {
         assert!(!err.to_string().contains("sup3r-s3cret"));
         let raw = SecretString::new("sup3r-s3cret");
         assert!(!TencentCredentials::from_secret("tc", &raw).expect_err("not json").to_string().contains("sup3r"));
+        let token = SecretString::new("{\"secretId\":\"A\",\"secretKey\":\"k\",\"token\":\"t\\u007f\"}");
+        let err = TencentCredentials::from_secret("tc", &token).expect_err("control character");
+        assert!(err.to_string().contains("token"));
         let ok = TencentCredentials::from_secret("tc", &SecretString::new(r#"{"secretId":"A","secretKey":"k"}"#));
         assert!(ok.is_ok_and(|c| c.token.is_none()));
     }

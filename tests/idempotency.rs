@@ -103,7 +103,7 @@ for_both_apis! {
     }
 
     async fn a_refused_delivery_replays_its_refusal_and_a_transient_failure_can_be_retried(api: ApiVersion) {
-        let h = Harness::builder(api).with_dynamodb().build().await;
+        let h = Harness::builder(api).with_dynamodb().env("SECRETS_TTL_SECONDS", "0").build().await;
         h.sandbox.inject(Fault::error("RestoreInstance", "InstanceLockedError"));
         let ev = signed_event(&restore_body(REDIS_ID, BACKUP_ID), KEY_RUNBOOKS);
         assert_eq!(h.invoke(ev.clone()).await.code(), "InstanceLockedError");
@@ -111,10 +111,27 @@ for_both_apis! {
         assert_eq!((again.status, again.code(), again.body["replayed"].as_bool()), (409, "InstanceLockedError", Some(true)));
         assert_eq!(h.sandbox.calls("RestoreInstance"), 1);
 
-        h.sandbox.inject(Fault { action: Some("RestoreInstance".into()), kind: FaultKind::HttpStatus(500), times: 1 });
+        // Nothing was sent (the password secret is missing): the claim is released, and the same
+        // delivery succeeds once the secret exists.
+        h.delete_secret(&format!("instances/{REDIS_ID}")).await;
         let ev = signed_event(&restore_body(REDIS_ID, BACKUP_ID), KEY_RUNBOOKS);
-        assert_eq!(h.invoke(ev.clone()).await.status, 502);
-        assert_eq!(h.invoke(ev).await.status, 202, "a 5xx released the key");
+        assert_eq!(h.invoke(ev.clone()).await.code(), "SecretNotFound");
+        h.put_secret(&format!("instances/{REDIS_ID}"), PASSWORD).await;
+        assert_eq!(h.invoke(ev).await.status, 202, "a 5xx before sending released the key");
+    }
+
+    async fn an_unreadable_answer_to_a_restore_is_an_unknown_outcome_never_a_second_restore(api: ApiVersion) {
+        let h = Harness::builder(api).with_dynamodb().build().await;
+        for kind in [FaultKind::HttpStatus(500), FaultKind::TruncatedJson] {
+            h.sandbox.inject(Fault { action: Some("RestoreInstance".into()), kind, times: 1 });
+            let ev = signed_event(&restore_body(REDIS_ID, BACKUP_ID), KEY_RUNBOOKS);
+            let first = h.invoke(ev.clone()).await;
+            assert_eq!(first.status, 502);
+            assert!(first.body["error"]["message"].as_str().is_some_and(|m| m.contains("task list")), "{:?}", first.body);
+            let again = h.invoke(ev).await;
+            assert_eq!((again.status, again.code()), (409, "OutcomeUnknown"));
+        }
+        assert_eq!(h.sandbox.calls("RestoreInstance"), 2);
     }
 
     async fn records_carry_the_documented_ttl_attribute(api: ApiVersion) {

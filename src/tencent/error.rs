@@ -113,6 +113,9 @@ impl TencentCode {
     }
 }
 
+/// The one action that changes something; every other action we call only reads.
+pub const RESTORE_ACTION: &str = "RestoreInstance";
+
 /// A failed Tencent call.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TencentError {
@@ -145,9 +148,15 @@ impl TencentError {
         }
     }
 
-    /// Whether the request may have reached Tencent and changed something.
+    /// Whether the request may have reached Tencent and changed something: no answer, or an
+    /// answer to RestoreInstance we cannot read (a 5xx or garbled body after the request arrived
+    /// proves nothing about whether the restore began).
     pub fn outcome_unknown(&self) -> bool {
-        matches!(self, Self::Timeout { .. } | Self::Interrupted { .. })
+        match self {
+            Self::Timeout { .. } | Self::Interrupted { .. } => true,
+            Self::HttpStatus { action, .. } | Self::Malformed { action, .. } => *action == RESTORE_ACTION,
+            Self::Api { .. } | Self::Unreachable { .. } | Self::Config(_) => false,
+        }
     }
 }
 
@@ -184,6 +193,16 @@ mod tests {
         {
             assert_eq!(TencentCode::V3(code.into()).classify(), Failure::AuthFailure);
         }
+    }
+
+    #[test]
+    fn an_unreadable_answer_to_a_restore_leaves_its_outcome_unknown_but_not_to_a_read() {
+        let malformed = |action| TencentError::Malformed { action, detail: "no task id".into() };
+        assert!(malformed("RestoreInstance").outcome_unknown());
+        assert!(TencentError::HttpStatus { action: "RestoreInstance", status: 500 }.outcome_unknown());
+        assert!(!malformed("DescribeTaskInfo").outcome_unknown());
+        assert!(!TencentError::Unreachable { action: "RestoreInstance", detail: String::new() }.outcome_unknown());
+        assert!(!TencentError::Config("bad header".into()).outcome_unknown());
     }
 
     #[test]

@@ -370,7 +370,11 @@ impl TencentClient {
 }
 
 fn transport(action: &'static str, e: &reqwest::Error, timeout: Duration) -> TencentError {
-    if e.is_connect() {
+    if e.is_builder() {
+        // The request could not even be built (e.g. a credential that is not a valid header
+        // value): nothing was sent, and the fix is in the configuration.
+        TencentError::Config(format!("the {action} request could not be built from the configured credentials"))
+    } else if e.is_connect() {
         // Covers refused connections, DNS, TLS and connect timeouts: nothing was sent.
         TencentError::Unreachable { action, detail: "connection failed".into() }
     } else if e.is_timeout() {
