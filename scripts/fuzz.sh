@@ -2,7 +2,8 @@
 # `make fuzz`: the property tests at PROPTEST_CASES (default 1,000,000) cases per target, then
 # the cargo-fuzz (libFuzzer) targets in fuzz/ at FUZZ_RUNS (default 1,000,000) runs each, and a
 # count per target. cargo-fuzz needs the nightly toolchain; without it that half is skipped and
-# says so. Long: about an hour on 2 cores (the numbers are in RELIABILITY.md).
+# says so. Long: about 30 minutes on 2 cores once built; each half's first build adds 15-20 minutes
+# (the numbers are in RELIABILITY.md).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"

@@ -160,6 +160,15 @@ pub async fn run(state: &Arc<AppState>, job: Job, deadline: Option<Instant>) -> 
         audit.backup_id = Some(id.clone());
     }
     let stop_by = deadline.map(|d| d.checked_sub(HANDOFF_MARGIN).unwrap_or(d));
+    // Only our own IAM-authorized Invoke sends jobs, but their callback URL is checked against
+    // the policy again anyway: a job must never be a way around the SSRF rules.
+    let mut job = job;
+    if let Some(url) = &job.callback_url
+        && let Err(e) = CallbackUrl::parse(&url.to_string(), &state.config.callback_policy)
+    {
+        tracing::error!(error = %e, "job callback URL refused by the callback policy; no callbacks will be sent");
+        job.callback_url = None;
+    }
     let report = match job.watch.clone() {
         None => {
             // Lambda may deliver an asynchronous event more than once: the job claims its own

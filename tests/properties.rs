@@ -984,17 +984,18 @@ enum Expect {
 /// An answer in `version`'s wire format, with what it must produce.
 fn tencent_answer(version: ApiVersion) -> impl Strategy<Value = (u16, Vec<u8>, Expect)> {
     // 204, 205 and 304 carry no body by definition: a body there is a different framing error.
+    // (Maps, not filters: a million cases would exhaust proptest's rejection budget.)
     let status = prop_oneof![
         4 => Just(200u16),
         1 => prop::sample::select(vec![400u16, 403, 404, 429, 500, 502, 503, 504]),
-        1 => (200u16..600).prop_filter("statuses with a body", |s| ![204, 205, 304].contains(s)),
+        1 => (200u16..600).prop_map(|s| if [204, 205, 304].contains(&s) { 500 } else { s }),
     ];
-    let task = any::<i64>().prop_filter("ids are what Tencent hands out", |t| *t >= 0);
+    let task = 0..=i64::MAX;
     let code_v2 = prop_oneof![
         prop::sample::select(vec![
             10701i64, 11213, 10707, 10710, 10702, 10711, 11201, 4000, 10712, 4100, 4104, 4105, 4500, 5100
         ]),
-        any::<i64>().prop_filter("non-zero", |c| *c != 0),
+        any::<i64>().prop_map(|c| if c == 0 { 1 } else { c }),
     ];
     let code_v3 = prop_oneof![
         prop::sample::select(vec![
@@ -1146,7 +1147,6 @@ fn odd_text() -> impl Strategy<Value = String> {
 }
 
 #[test]
-#[ignore = "src bug: an unsendable header (e.g. a token with \\x7f under API 3.0) is reported as TencentConnectionLost, outcome unknown; see RELIABILITY.md"]
 fn a_request_that_was_never_sent_is_never_reported_as_outcome_unknown() {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     let server = rt.block_on(Canned::start());
@@ -1249,7 +1249,7 @@ fn tamper() -> impl Strategy<Value = Tamper> {
         (any::<prop::sample::Index>(), 1u8..=255).prop_map(|(i, x)| Tamper::BodyByte(i, x)),
         prop::collection::vec(any::<u8>(), 0..200).prop_map(Tamper::Body),
         webhook_id().prop_map(Tamper::Id),
-        (-290i64..290).prop_filter("a change", |d| *d != 0).prop_map(Tamper::Timestamp),
+        (1i64..290, any::<bool>()).prop_map(|(d, past)| Tamper::Timestamp(if past { -d } else { d })),
         key_bytes().prop_map(Tamper::ForeignKey),
         Just(Tamper::OtherCallerKey),
         prop::sample::select(vec!["webhook-id", "webhook-timestamp", "webhook-signature", "content-type"])
