@@ -25,8 +25,8 @@ const BODY: &str = r#"{"redisId": "crs-izbob1wh", "backupId": "e824aecc-ef5e-11e
 
 fn signing_keys(first: &str, second: &str) -> SigningKeys {
     let raw = json!({"keys": [
-        {"id": "first", "secret": first, "allow": ["crs-drill*"]},
-        {"id": "second", "secret": second, "allow": ["crs-*"]},
+        {"id": "first", "secret": first, "allow": ["crs-*"]},
+        {"id": "second", "secret": second, "allow": ["crs-drill*", "crs-*"]},
     ]});
     SigningKeys::from_secret("bench", &SecretString::new(raw.to_string())).expect("valid signing keys")
 }

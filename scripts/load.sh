@@ -22,7 +22,8 @@ log "==> venv"
 bash "$ROOT/scripts/venv.sh"
 log "==> cargo build --release"
 cargo build --locked --release --bins
-cargo build --locked --release -p crs-bench
+# The same package set as scripts/bench.sh, so both share one feature resolution (no rebuilds).
+cargo build --locked --release -p crs-bench -p hello-lambda
 log "==> moto"
 MOTO="$(bash "$ROOT/scripts/moto.sh" start)"
 

@@ -81,6 +81,7 @@ struct Emu {
     events: EventFn,
     total: usize,
     rss_every: usize,
+    trace_ids: bool,
     meter: Arc<Meter>,
     next: AtomicUsize,
     answered: AtomicUsize,
@@ -137,15 +138,17 @@ async fn next(State(emu): State<Arc<Emu>>) -> Response {
     let deadline_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis()) + 60_000;
     let started = Instant::now();
     emu.inner().inflight.insert(index, (started, emu.meter.snapshot()));
-    Response::builder()
+    let mut response = Response::builder()
         .status(StatusCode::OK)
         .header("content-type", "application/json")
         .header("lambda-runtime-aws-request-id", format!("bench-{index}"))
         .header("lambda-runtime-deadline-ms", deadline_ms.to_string())
-        .header("lambda-runtime-invoked-function-arn", "arn:aws:lambda:us-east-1:000000000000:function:bench")
-        .header("lambda-runtime-trace-id", format!("Root=1-00000000-{index:024x};Sampled=0"))
-        .body(Body::from(body))
-        .unwrap_or_else(|_| empty(StatusCode::INTERNAL_SERVER_ERROR))
+        .header("lambda-runtime-invoked-function-arn", "arn:aws:lambda:us-east-1:000000000000:function:bench");
+    if emu.trace_ids {
+        // A new X-Ray trace id per invocation, as Lambda sends.
+        response = response.header("lambda-runtime-trace-id", format!("Root=1-00000000-{index:024x};Sampled=0"));
+    }
+    response.body(Body::from(body)).unwrap_or_else(|_| empty(StatusCode::INTERNAL_SERVER_ERROR))
 }
 
 fn finish(emu: &Emu, id: &str, status: Option<u16>, error: Option<String>) -> StatusCode {
@@ -223,6 +226,8 @@ pub struct Spec<'a> {
     pub total: usize,
     pub rss_every: usize,
     pub timeout: Duration,
+    /// Send `Lambda-Runtime-Trace-Id` (a new id per invocation) as Lambda does.
+    pub trace_ids: bool,
 }
 
 /// Spawns the binary against a fresh emulator, delivers `total` events one at a time, then
@@ -234,6 +239,7 @@ pub async fn run(spec: Spec<'_>, meter: Arc<Meter>) -> std::io::Result<Run> {
         events: spec.events,
         total: spec.total,
         rss_every: spec.rss_every.max(1),
+        trace_ids: spec.trace_ids,
         meter: Arc::clone(&meter),
         next: AtomicUsize::new(0),
         answered: AtomicUsize::new(0),

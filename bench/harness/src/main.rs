@@ -1,7 +1,7 @@
 //! `crs-bench`: the measurement behind `make bench` and `make load` (see BENCHMARKS.md).
 //!
 //! ```text
-//! crs-bench runtime --ours BIN --hello BIN --sandbox BIN --moto URL [--events DIR] [--out DIR] [--cold N] [--warm N]
+//! crs-bench runtime --ours BIN --hello BIN --sandbox BIN --moto URL [--events DIR] [--out DIR] [--cold N] [--warm N] [--trace-ids 0|1]
 //! crs-bench load    --ours BIN --sandbox BIN --moto URL [--events DIR] [--out DIR] [--requests N] [--concurrency N]
 //! crs-bench criterion [--dir target/criterion] [--out DIR]
 //! ```
@@ -116,6 +116,7 @@ async fn dispatch(args: &[String]) -> Result<bool, String> {
                 out,
                 cold: flags.num("cold", 20)?,
                 warm: flags.num("warm", 1000)?,
+                trace_ids: flags.num("trace-ids", 1)? != 0,
             })
             .await?;
             Ok(true)

@@ -79,7 +79,7 @@ pub struct Series<'a> {
 /// An empirical CDF of latencies on a logarithmic time axis, as a standalone SVG document.
 pub fn latency_cdf_svg(title: &str, series: &[Series<'_>]) -> String {
     let (w, h) = (860.0_f64, 480.0_f64);
-    let (left, right, top, bottom) = (70.0, 20.0, 40.0, 60.0);
+    let (left, right, top, bottom) = (70.0, 40.0, 40.0, 60.0);
     let (pw, ph) = (w - left - right, h - top - bottom);
     let all = series.iter().flat_map(|s| s.values.iter().copied()).filter(|v| *v > 0.0);
     let (lo, hi) = all.fold((f64::MAX, 0.0_f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
@@ -131,7 +131,7 @@ pub fn latency_cdf_svg(title: &str, series: &[Series<'_>]) -> String {
         top + ph / 2.0,
         top + ph / 2.0
     );
-    for (k, s) in series.iter().enumerate() {
+    for s in series {
         let mut sorted = s.values.clone();
         sorted.sort_by(f64::total_cmp);
         let n = sorted.len() as f64;
@@ -145,6 +145,16 @@ pub fn latency_cdf_svg(title: &str, series: &[Series<'_>]) -> String {
             s.color,
             points.trim_end()
         );
+    }
+    // The legend sits top left, on a white box over the grid and the lines.
+    let _ = writeln!(
+        svg,
+        r##"<rect x="{}" y="{}" width="470" height="{}" fill="white" fill-opacity="0.92" stroke="#ccc"/>"##,
+        left + 6.0,
+        top + 6.0,
+        18.0 * series.len() as f64 + 8.0
+    );
+    for (k, s) in series.iter().enumerate() {
         let ly = top + 18.0 + 18.0 * k as f64;
         let _ = writeln!(
             svg,
