@@ -1330,3 +1330,116 @@ fn no_tampered_or_foreign_request_ever_reaches_tencent() {
     });
     assert!(f.sandbox.total_restores_started() <= 1);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Slack: v0 signatures, confirmation tokens, slash command text
+
+fn slack_secret() -> impl Strategy<Value = String> {
+    "[a-f0-9]{32}"
+}
+
+#[test]
+fn slack_verify_accepts_what_sign_produced_within_the_window() {
+    use crs_restore::secrets::SecretString;
+    use crs_restore::slack::verify::{SlackHeaders, sign, verify};
+    check("slack verify(sign)", (slack_secret(), body_bytes(), now_s(), -300i64..=300), |(key, body, now, skew)| {
+        let secret = SecretString::new(key);
+        let ts = (now + skew).to_string();
+        let sig = sign(&secret, &ts, &body);
+        let headers = SlackHeaders { timestamp: Some(&ts), signature: Some(&sig) };
+        prop_assert_eq!(verify(&secret, headers, &body, now), Ok(()));
+        Ok(())
+    });
+}
+
+#[test]
+fn slack_verify_rejects_any_single_byte_change_to_a_signed_body() {
+    use crs_restore::secrets::SecretString;
+    use crs_restore::slack::verify::{SlackHeaders, sign, verify};
+    let strategy =
+        (slack_secret(), prop::collection::vec(any::<u8>(), 1..512), any::<prop::sample::Index>(), 1u8..=255);
+    check("slack single-byte change", strategy, |(key, body, at, delta)| {
+        let secret = SecretString::new(key);
+        let ts = "1700000000";
+        let sig = sign(&secret, ts, &body);
+        let mut changed = body.clone();
+        let i = at.index(changed.len());
+        changed[i] = changed[i].wrapping_add(delta);
+        let headers = SlackHeaders { timestamp: Some(ts), signature: Some(&sig) };
+        prop_assert!(verify(&secret, headers, &changed, 1_700_000_000).is_err());
+        Ok(())
+    });
+}
+
+#[test]
+fn slack_headers_not_made_with_the_secret_never_verify_and_never_panic() {
+    use crs_restore::secrets::SecretString;
+    use crs_restore::slack::verify::{SlackHeaders, verify};
+    let strategy = (slack_secret(), "\\PC{0,24}", "\\PC{0,80}", body_bytes(), now_s());
+    check("slack arbitrary headers", strategy, |(key, ts, sig, body, now)| {
+        let headers = SlackHeaders { timestamp: Some(&ts), signature: Some(&sig) };
+        prop_assert!(verify(&SecretString::new(key), headers, &body, now).is_err());
+        Ok(())
+    });
+}
+
+#[test]
+fn slack_confirmation_tokens_open_as_sealed_and_any_edit_is_refused() {
+    use crs_restore::payload::{BackupId, RedisId, Region};
+    use crs_restore::secrets::SecretString;
+    use crs_restore::slack::token::{ConfirmToken, new_nonce};
+    let strategy = (slack_secret(), "U[A-Z0-9]{8}", "\\PC{0,40}", any::<prop::sample::Index>(), any::<u8>(), now_s());
+    check("slack token seal/open", strategy, |(key, user, reason, at, replacement, now)| {
+        let secret = SecretString::new(key);
+        let token = ConfirmToken {
+            nonce: new_nonce(),
+            team_id: "T0001".into(),
+            user_id: user,
+            redis_id: RedisId::parse(REDIS_ID).expect("valid"),
+            backup_id: BackupId::parse(BACKUP_ID).expect("valid"),
+            region: Region::parse("ap-guangzhou").expect("valid"),
+            backup_time: None,
+            reason: Some(reason.chars().filter(|c| !c.is_control()).collect()),
+            expires_at: now + 300,
+        };
+        let sealed = token.seal(&secret).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let opened = ConfirmToken::open(&sealed, &secret, now).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(&opened.token, &token);
+        // Any one-character edit of the button value (other than a no-op) is refused.
+        let mut bytes = sealed.clone().into_bytes();
+        let i = at.index(bytes.len());
+        let new = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_."[usize::from(replacement) % 65];
+        if bytes[i] != new {
+            bytes[i] = new;
+            let edited = String::from_utf8(bytes).expect("ascii");
+            prop_assert!(ConfirmToken::open(&edited, &secret, now).is_err(), "edited token opened: {edited}");
+        }
+        prop_assert!(ConfirmToken::open(&sealed, &secret, now + 301).is_err(), "expired token opened");
+        Ok(())
+    });
+}
+
+#[test]
+fn slack_command_text_never_panics_and_round_trips_valid_commands() {
+    use crs_restore::payload::BackupRef;
+    use crs_restore::slack::command::{Command, parse};
+    check("slack command parse (arbitrary)", "\\PC{0,120}", |text| {
+        let _ = parse(&text);
+        Ok(())
+    });
+    let strategy = ("[a-z0-9]{8}", prop::bool::ANY, "[a-z]{1,10}( [a-z]{1,10}){0,4}");
+    check("slack command parse (round trip)", strategy, |(suffix, latest, reason)| {
+        let redis = format!("crs-{suffix}");
+        let backup = if latest { "latest" } else { BACKUP_ID };
+        match parse(&format!("  {redis}  {backup} ap-guangzhou {reason} ")) {
+            Ok(Command::Restore(cmd)) => {
+                prop_assert_eq!(cmd.redis_id.as_str(), redis.as_str());
+                prop_assert_eq!(cmd.backup == BackupRef::Latest, latest);
+                prop_assert_eq!(cmd.region.as_ref().map(|r| r.as_str()), Some("ap-guangzhou"));
+                prop_assert_eq!(cmd.reason.as_deref(), Some(reason.as_str()));
+            }
+            other => return Err(TestCaseError::fail(format!("{other:?}"))),
+        }
+        Ok(())
+    });
+}
