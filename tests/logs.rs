@@ -4,44 +4,14 @@
 
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use common::*;
 use crs_restore::sandbox::Fault;
 use crs_restore::tencent::ApiVersion;
 use serde_json::{Value, json};
-use tracing_subscriber::fmt::MakeWriter;
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("capture lock").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Capture {
-    type Writer = Capture;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
 
 #[tokio::test]
 async fn no_secret_value_appears_in_any_log_line_and_every_request_is_audited_once() {
-    let capture = Capture::default();
-    tracing_subscriber::fmt()
-        .json()
-        .flatten_event(true)
-        .with_env_filter("crs_restore=trace,debug")
-        .with_writer(capture.clone())
-        .init();
+    let capture = common::logs::LogCapture::install();
 
     let mut requests = 0;
     for api in [ApiVersion::V2, ApiVersion::V3] {
@@ -74,7 +44,7 @@ async fn no_secret_value_appears_in_any_log_line_and_every_request_is_audited_on
         requests += 8;
     }
 
-    let logs = String::from_utf8(capture.0.lock().expect("lock").clone()).expect("utf-8 logs");
+    let logs = capture.text();
     assert!(logs.lines().count() > requests, "logging was captured");
     let whsec_body = |k: &str| k.trim_start_matches("whsec_").to_owned();
     let secrets = [

@@ -420,36 +420,9 @@ async fn a_deferred_prompt_event_inside_a_function_url_body_is_just_an_unsigned_
     assert_eq!(h.invoke(ev).await.status, 401);
 }
 
-/// Captures every log line of this test binary from the moment it is installed.
-#[derive(Clone, Default)]
-struct Capture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("capture lock").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
-    type Writer = Capture;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
 #[tokio::test]
 async fn refusals_are_audited_and_neither_the_signing_secret_nor_a_response_url_reaches_the_logs() {
-    let capture = Capture::default();
-    tracing_subscriber::fmt()
-        .json()
-        .flatten_event(true)
-        .with_env_filter("crs_restore=trace,debug")
-        .with_writer(capture.clone())
-        .init();
+    let capture = common::logs::LogCapture::install();
 
     let s = Slack::new(ApiVersion::V2).await;
     s.h.invoke(command(TEXT, &s.commands_url(), |f| set(f, "team_id", "T0OTHER01"))).await;
@@ -462,7 +435,7 @@ async fn refusals_are_audited_and_neither_the_signing_secret_nor_a_response_url_
     assert!(posts[3].contains("succeeded"), "{posts:?}");
     s.settle().await;
 
-    let logs = String::from_utf8(capture.0.lock().expect("lock").clone()).expect("utf-8 logs");
+    let logs = capture.text();
     for secret in [SLACK_SIGNING_SECRET, "aBcDeF", "zYxWvU", token.as_str()] {
         let hit = logs.lines().find(|l| l.contains(secret));
         assert!(hit.is_none(), "{secret:?} leaked in: {}", hit.unwrap_or_default());

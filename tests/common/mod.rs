@@ -5,6 +5,7 @@
 //! parallel without seeing each other's state.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod logs;
 pub mod receiver;
 
 use std::collections::HashMap;
