@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::clock::unix_now;
 use crate::signature::{self, WebhookSecret};
-use crate::tencent::unix_now;
 
 /// Where callbacks may go.
 #[derive(Debug, Clone, Default)]

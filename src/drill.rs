@@ -12,6 +12,7 @@ use std::time::Instant;
 use serde_json::{Value, json};
 
 use crate::callback::CallbackUrl;
+use crate::clock;
 use crate::job::{self, Job, JobReport};
 use crate::metrics;
 use crate::payload::{BackupRef, Object, PayloadError, Reason, RedisId, Region};
@@ -85,7 +86,7 @@ pub async fn run(state: &Arc<AppState>, event: &Value, deadline: Option<Instant>
 }
 
 fn emit(state: &AppState, redis_id: &str, report: &JobReport) {
-    let record = metrics::drill_record(&state.config.metrics_namespace, redis_id, report, job::unix_ms());
+    let record = metrics::drill_record(&state.config.metrics_namespace, redis_id, report, clock::unix_ms());
     metrics::emit(&state.metrics, record);
 }
 
@@ -118,7 +119,7 @@ async fn prepare(state: &AppState, raw: &Value) -> Result<Job, (&'static str, St
     // finds the first one's claim and does not restore again.
     let delivery_id = match &drill.execution_id {
         Some(id) => format!("drill-{id}"),
-        None => format!("drill-{}-{}", drill.redis_id, job::unix_ms()),
+        None => format!("drill-{}-{}", drill.redis_id, clock::unix_ms()),
     };
     Ok(Job {
         delivery_id,

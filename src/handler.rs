@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 
 use crate::audit::Audit;
 use crate::callback::CallbackUrl;
+use crate::clock::{claim_window, unix_now};
 use crate::error::{MAX_BODY_BYTES, RestoreError};
 use crate::event::{BodyError, HttpRequest, HttpResponse, Incoming};
 use crate::idempotency::{Claim, Key, StoredResponse};
@@ -21,7 +22,6 @@ use crate::payload::{BackupRef, RestoreRequest};
 use crate::restore::{self, Outcome, Target};
 use crate::signature::{self, SignedHeaders};
 use crate::state::AppState;
-use crate::tencent::unix_now;
 
 /// Entry point for an invocation without a deadline (tests, local mode).
 pub async fn handle_event(state: &Arc<AppState>, event: Value) -> Value {
@@ -106,10 +106,7 @@ pub async fn once(
     deadline: Option<Instant>,
     work: impl Future<Output = Result<(HttpResponse, &'static str), RestoreError>>,
 ) -> Result<(HttpResponse, &'static str), RestoreError> {
-    let now_ms = job::unix_ms();
-    let until_ms = deadline.map_or(now_ms + 15 * 60 * 1000, |d| {
-        now_ms + i64::try_from(d.saturating_duration_since(Instant::now()).as_millis()).unwrap_or(0)
-    });
+    let (now_ms, until_ms) = claim_window(deadline);
     match state.idempotency.claim(key, until_ms, now_ms).await? {
         Claim::Claimed => {}
         Claim::InProgress => return Err(RestoreError::DuplicateInProgress),

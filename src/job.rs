@@ -12,12 +12,13 @@ use serde_json::{Value, json};
 
 use crate::audit::Audit;
 use crate::callback::{CallbackEvent, CallbackUrl};
+use crate::clock::{claim_window, rfc3339_ms, unix_ms, unix_now};
 use crate::error::RestoreError;
 use crate::idempotency::{Claim, Key, StoredResponse};
 use crate::payload::{BackupId, BackupRef, RedisId, Region};
 use crate::restore::{self, Outcome, Target, WaitEnd};
 use crate::state::AppState;
-use crate::tencent::{TaskStatus, unix_now};
+use crate::tencent::TaskStatus;
 
 /// The event key of a job; a Function URL event can never have it at the top level.
 pub const ENVELOPE_KEY: &str = "crsRestoreJob";
@@ -174,10 +175,7 @@ pub async fn run(state: &Arc<AppState>, job: Job, deadline: Option<Instant>) -> 
             // Lambda may deliver an asynchronous event more than once: the job claims its own
             // key so a second delivery can never start a second restore.
             let key = Key::new("job", &job.delivery_id, &serde_json::to_vec(&job).unwrap_or_default());
-            let now_ms = unix_ms();
-            let until_ms = deadline.map_or(now_ms + 15 * 60 * 1000, |d| {
-                now_ms + i64::try_from(d.saturating_duration_since(Instant::now()).as_millis()).unwrap_or(0)
-            });
+            let (now_ms, until_ms) = claim_window(deadline);
             match state.idempotency.claim(&key, until_ms, now_ms).await {
                 Ok(Claim::Claimed) => {
                     let report = start(state, &job, stop_by, deadline, &mut audit).await;
@@ -431,21 +429,6 @@ async fn notify(
     report.callbacks.push(line);
 }
 
-pub fn unix_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
-/// RFC 3339 in UTC, millisecond precision.
-pub fn rfc3339_ms(ms: i64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    let format =
-        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
-    t.format(&format).unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -472,10 +455,5 @@ mod tests {
         assert_eq!(r.backup_age_seconds(), Some(3600));
         r.backup_start_time = Some("yesterday".into());
         assert_eq!(r.backup_age_seconds(), None);
-    }
-
-    #[test]
-    fn timestamps_are_rfc3339_utc_with_milliseconds() {
-        assert_eq!(rfc3339_ms(1_795_674_600_123), "2026-11-26T06:30:00.123Z");
     }
 }

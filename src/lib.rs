@@ -6,6 +6,7 @@ pub mod audit;
 pub mod auth;
 pub mod callback;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod drill;
 pub mod error;

@@ -98,13 +98,6 @@ where
     }
 }
 
-/// Current unix time in seconds, as `webhook-timestamp` wants it.
-pub(crate) fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
 /// A new delivery id: `msg_` and 24 random letters and digits, like the Standard Webhooks libraries.
 pub fn new_delivery_id() -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";

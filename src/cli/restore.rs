@@ -10,7 +10,8 @@ use reqwest::Url;
 use serde_json::{Map, Value};
 
 use super::args::RestoreArgs;
-use super::{Fatal, exit, key, new_delivery_id, unix_now};
+use super::{Fatal, exit, key, new_delivery_id};
+use crate::clock::unix_now;
 use crate::signature::{self, WebhookSecret};
 
 /// The function's answer to the last attempt.

@@ -9,7 +9,8 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::{Map, Value};
 
 use super::args::{SignArgs, SignEventArgs};
-use super::{Fatal, exit, key, new_delivery_id, unix_now};
+use super::{Fatal, exit, key, new_delivery_id};
+use crate::clock::unix_now;
 use crate::signature::{self, WebhookSecret};
 
 /// The three headers the function checks, in the order a reader expects them.

@@ -10,13 +10,13 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::audit::Audit;
+use crate::clock::unix_now;
 use crate::error::RestoreError;
 use crate::event::HttpResponse;
 use crate::idempotency::{Claim, Key, Store, StoreError, StoredResponse};
 use crate::job::Job;
 use crate::payload::BackupRef;
 use crate::state::AppState;
-use crate::tencent::unix_now;
 
 use super::config::SlackConfig;
 use super::messages::{self, CANCEL_ACTION, CONFIRM_ACTION, mention};

@@ -27,12 +27,12 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::audit::Audit;
+use crate::clock::{claim_window, unix_now};
 use crate::error::RestoreError;
 use crate::event::{HttpRequest, HttpResponse};
 use crate::idempotency::{Claim, Key, StoredResponse};
 use crate::payload::BackupRef;
 use crate::state::AppState;
-use crate::tencent::unix_now;
 
 use self::command::Command;
 use self::config::is_slack_id;
@@ -303,16 +303,6 @@ async fn slash_command(
         tracing::error!(key = %key.id, error = %e, "could not record the outcome of a Slack command");
     }
     reply
-}
-
-/// Unix ms now, and how long a claim is held: until this invocation's deadline (15 minutes
-/// without one), as the webhook path does.
-fn claim_window(deadline: Option<Instant>) -> (i64, i64) {
-    let now_ms = crate::job::unix_ms();
-    let until_ms = deadline.map_or(now_ms + 15 * 60 * 1000, |d| {
-        now_ms + i64::try_from(d.saturating_duration_since(Instant::now()).as_millis()).unwrap_or(0)
-    });
-    (now_ms, until_ms)
 }
 
 /// `application/x-www-form-urlencoded`, optionally with parameters.

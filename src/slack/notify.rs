@@ -11,9 +11,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::callback::CallbackEvent;
+use crate::clock::unix_now;
 use crate::job::{Job, JobReport};
 use crate::state::AppState;
-use crate::tencent::unix_now;
 
 use super::messages::{self, escape, mention};
 use super::respond::{self, MAX_POSTS, ResponseUrl};

@@ -12,11 +12,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::audit::Audit;
+use crate::clock::unix_now;
 use crate::error::{CheckFailure, RestoreError};
 use crate::payload::{BackupRef, RedisId, Region};
 use crate::restore::{ResolvedBackup, latest_usable};
 use crate::state::AppState;
-use crate::tencent::unix_now;
 
 use super::config::{SlackConfig, is_slack_id};
 use super::messages::{self, PromptView};

@@ -129,7 +129,7 @@ mod tests {
 
     #[test]
     fn slack_1_checked_against_the_real_clock_is_stale() {
-        let now = crate::tencent::unix_now();
+        let now = crate::clock::unix_now();
         assert_eq!(check(BODY, TS, SIG, now), Err(SlackSignatureError::Stale));
     }
 

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 
 pub use self::error::{Failure, TencentCode, TencentError};
 use self::sign::SignatureMethod;
+use crate::clock::unix_now;
 use crate::payload::{BackupId, RedisId, Region};
 use crate::secrets::{InstancePassword, TencentCredentials};
 
@@ -391,12 +392,6 @@ pub(crate) fn lenient_i64(v: &Value) -> Option<i64> {
         Value::String(s) => s.trim().parse().ok(),
         _ => None,
     }
-}
-
-pub(crate) fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]

@@ -3,7 +3,6 @@
 
 use std::path::Path;
 use std::process::Stdio;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use crs_restore::sandbox::{DEMO_SECRET_ID, DEMO_SECRET_KEY};
 use crs_restore::signature::{WebhookSecret, sign};
@@ -15,9 +14,7 @@ pub const SIGNING_KEY: &str = "whsec_YmVuY2gta2V5LW5vdC1mb3ItcHJvZHVjdGlvbg==";
 pub const PASSWORD: &str = "bench-Passw0rd!";
 pub const REGION: &str = "ap-guangzhou";
 
-pub fn unix_now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0))
-}
+pub use crs_restore::clock::unix_now;
 
 pub fn backup_id(i: usize) -> String {
     format!("e824aecc-ef5e-11e6-a2c7-{i:012x}")
