@@ -141,6 +141,14 @@ impl HttpRequest {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
+
+    /// Whether the Content-Type is `essence` (case-insensitive), with or without parameters
+    /// such as `; charset=utf-8`.
+    pub fn content_type_is(&self, essence: &str) -> bool {
+        self.header("content-type")
+            .and_then(|ct| ct.split(';').next())
+            .is_some_and(|e| e.trim().eq_ignore_ascii_case(essence))
+    }
 }
 
 /// A JSON answer in Function URL response form.
@@ -219,6 +227,23 @@ mod tests {
         assert!(matches!(Incoming::classify(json!({"requestContext": {"http": {}}})), Incoming::Unrecognized));
         let ev = json!({"requestContext": {"http": {"method": "GET"}}});
         assert!(matches!(Incoming::classify(ev), Incoming::Http(_)));
+    }
+
+    #[test]
+    fn content_types_match_their_essence_with_or_without_parameters() {
+        let with = |ct: Option<&str>| {
+            let mut req = HttpRequest::from_event(event("", false), 10).expect("valid");
+            req.headers = ct.map(|ct| vec![("content-type".to_owned(), ct.to_owned())]).unwrap_or_default();
+            req
+        };
+        assert!(with(Some("application/json")).content_type_is("application/json"));
+        assert!(with(Some("Application/JSON; charset=utf-8")).content_type_is("application/json"));
+        assert!(!with(Some("application/x-www-form-urlencoded")).content_type_is("application/json"));
+        assert!(!with(Some("application/jsonp")).content_type_is("application/json"));
+        assert!(!with(None).content_type_is("application/json"));
+        let form = "application/x-www-form-urlencoded";
+        assert!(with(Some("Application/X-WWW-Form-Urlencoded; charset=utf-8")).content_type_is(form));
+        assert!(!with(Some("application/json")).content_type_is(form));
     }
 
     #[test]

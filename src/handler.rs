@@ -161,7 +161,7 @@ async fn admit(state: &AppState, req: &HttpRequest, audit: &mut Audit) -> Result
     if !req.method.eq_ignore_ascii_case("POST") {
         return Err(RestoreError::MethodNotAllowed(req.method.chars().take(16).collect()));
     }
-    if !is_json(req.header("content-type")) {
+    if !req.content_type_is("application/json") {
         return Err(RestoreError::UnsupportedMediaType);
     }
     let headers = SignedHeaders {
@@ -278,25 +278,4 @@ async fn run(
             (HttpResponse::json(200, body), "dry-run-ok")
         }
     })
-}
-
-/// `application/json`, optionally with parameters such as `; charset=utf-8`.
-fn is_json(content_type: Option<&str>) -> bool {
-    content_type
-        .and_then(|ct| ct.split(';').next())
-        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn json_content_types_with_parameters_are_accepted() {
-        assert!(is_json(Some("application/json")));
-        assert!(is_json(Some("Application/JSON; charset=utf-8")));
-        assert!(!is_json(Some("application/x-www-form-urlencoded")));
-        assert!(!is_json(Some("application/jsonp")));
-        assert!(!is_json(None));
-    }
 }
