@@ -13,8 +13,8 @@ mod common;
 mod fake_aws;
 
 use std::io::Write as _;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use common::receiver::Receiver;
@@ -32,49 +32,17 @@ use serde_json::{Value, json};
 // ---------------------------------------------------------------------------------------------
 // Log capture: one global subscriber for the binary; lines are told apart by request or delivery id.
 
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
-    type Writer = Capture;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
-fn capture() -> &'static Capture {
-    static CAPTURE: OnceLock<Capture> = OnceLock::new();
-    CAPTURE.get_or_init(|| {
-        let capture = Capture::default();
-        tracing_subscriber::fmt()
-            .json()
-            .flatten_event(true)
-            .with_env_filter("crs_restore=trace,debug")
-            .with_writer(capture.clone())
-            .init();
-        capture
-    })
+fn capture() -> &'static common::logs::LogCapture {
+    common::logs::LogCapture::global()
 }
 
 fn log_lines() -> Vec<Value> {
-    let bytes = capture().0.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    String::from_utf8_lossy(&bytes).lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+    capture().text().lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
 }
 
 /// Every secret value the rigs hold, as it could appear in a log line.
 fn assert_no_secret_in_logs() {
-    let bytes = capture().0.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    let logs = String::from_utf8_lossy(&bytes);
+    let logs = capture().text();
     let whsec = |k: &str| k.trim_start_matches("whsec_").to_owned();
     for secret in [
         PASSWORD.to_owned(),

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 #[tokio::test]
 async fn no_secret_value_appears_in_any_log_line_and_every_request_is_audited_once() {
-    let capture = common::logs::LogCapture::install();
+    let capture = common::logs::LogCapture::global();
 
     let mut requests = 0;
     for api in [ApiVersion::V2, ApiVersion::V3] {

@@ -422,7 +422,7 @@ async fn a_deferred_prompt_event_inside_a_function_url_body_is_just_an_unsigned_
 
 #[tokio::test]
 async fn refusals_are_audited_and_neither_the_signing_secret_nor_a_response_url_reaches_the_logs() {
-    let capture = common::logs::LogCapture::install();
+    let capture = common::logs::LogCapture::global();
 
     let s = Slack::new(ApiVersion::V2).await;
     s.h.invoke(command(TEXT, &s.commands_url(), |f| set(f, "team_id", "T0OTHER01"))).await;
