@@ -17,22 +17,7 @@ set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-export RUN_DIR="$ROOT/.run/bench"
-OUT="${BENCH_OUT:-$ROOT/bench/results}"
-BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release"
-
-cleanup() { bash "$ROOT/scripts/moto.sh" stop >/dev/null 2>&1 || true; }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-log "==> venv"
-bash "$ROOT/scripts/venv.sh"
-log "==> cargo build --release (crs-restore, crs-sandbox; then the harness and hello-world)"
-cargo build --locked --release --bins
-cargo build --locked --release -p crs-bench -p hello-lambda
-log "==> moto"
-MOTO="$(bash "$ROOT/scripts/moto.sh" start)"
+bench_setup bench
 
 log "==> runtime emulator: cold starts, warm invocations (crs-restore vs hello-world)"
 "$BIN/crs-bench" runtime \

@@ -95,3 +95,23 @@ wait_listen_line() {
 	done
 	return 1
 }
+
+# bench_setup NAME: what `make bench` and `make load` share. Sets RUN_DIR (.run/NAME), OUT and
+# BIN, stops moto on exit, builds the release binaries (the same package set for both, so they
+# share one feature resolution and never rebuild each other's), starts moto and sets MOTO.
+# shellcheck disable=SC2034  # OUT, BIN and MOTO are read by the calling script
+bench_setup() {
+	export RUN_DIR="$ROOT/.run/$1"
+	OUT="${BENCH_OUT:-$ROOT/bench/results}"
+	BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release"
+	trap 'bash "$ROOT/scripts/moto.sh" stop >/dev/null 2>&1 || true' EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+	log "==> venv"
+	bash "$ROOT/scripts/venv.sh"
+	log "==> cargo build --release (crs-restore, crs-sandbox; then the harness and hello-world)"
+	cargo build --locked --release --bins
+	cargo build --locked --release -p crs-bench -p hello-lambda
+	log "==> moto"
+	MOTO="$(bash "$ROOT/scripts/moto.sh" start)"
+}
