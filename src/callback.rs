@@ -279,6 +279,7 @@ impl CallbackClient {
     pub fn new(policy: CallbackPolicy, retry: RetryPolicy) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
             .dns_resolver(Arc::new(GuardedResolver { allow_loopback: policy.allow_loopback }))
+            .tls_backend_preconfigured(crate::tls::client_config())
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(5))
             .user_agent(concat!("crs-restore/", env!("CARGO_PKG_VERSION")))

@@ -15,6 +15,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use crate::aws::SdkClient;
+
 /// Where a record stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
@@ -112,7 +114,7 @@ pub struct Store(Backend);
 
 #[derive(Debug)]
 enum Backend {
-    Dynamo { client: aws_sdk_dynamodb::Client, table: String, ttl: Duration },
+    Dynamo { client: SdkClient<aws_sdk_dynamodb::Client>, table: String, ttl: Duration },
     Memory { records: Mutex<HashMap<String, Record>>, ttl: Duration },
 }
 
@@ -121,8 +123,8 @@ impl Store {
         Self(Backend::Memory { records: Mutex::default(), ttl })
     }
 
-    pub fn dynamodb(client: aws_sdk_dynamodb::Client, table: String, ttl: Duration) -> Self {
-        Self(Backend::Dynamo { client, table, ttl })
+    pub fn dynamodb(client: impl Into<SdkClient<aws_sdk_dynamodb::Client>>, table: String, ttl: Duration) -> Self {
+        Self(Backend::Dynamo { client: client.into(), table, ttl })
     }
 
     /// Claims `key` until `in_progress_until_ms` (the holder's deadline, unix ms).
@@ -150,6 +152,8 @@ impl Store {
             Backend::Dynamo { client, table, ttl } => {
                 let expiration = now_ms / 1000 + i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 2);
                 let put = client
+                    .get()
+                    .await
                     .put_item()
                     .table_name(table)
                     .item("id", AttributeValue::S(key.id.clone()))
@@ -198,6 +202,8 @@ impl Store {
                 Ok(())
             }
             Backend::Dynamo { client, table, .. } => client
+                .get()
+                .await
                 .delete_item()
                 .table_name(table)
                 .key("id", AttributeValue::S(key.id.clone()))
@@ -220,6 +226,8 @@ impl Store {
             }
             Backend::Dynamo { client, table, .. } => {
                 let mut update = client
+                    .get()
+                    .await
                     .update_item()
                     .table_name(table)
                     .key("id", AttributeValue::S(key.id.clone()))
@@ -244,6 +252,8 @@ impl Store {
             return Ok(None);
         };
         let out = client
+            .get()
+            .await
             .get_item()
             .table_name(table)
             .key("id", AttributeValue::S(key.id.clone()))

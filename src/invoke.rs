@@ -12,6 +12,7 @@ use std::sync::Arc;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::InvocationType;
 
+use crate::aws::SdkClient;
 use crate::job::{self, Job};
 use crate::slack::PromptJob;
 use crate::state::AppState;
@@ -20,7 +21,7 @@ use crate::state::AppState;
 #[derive(Debug, Clone)]
 pub enum Invoker {
     Lambda {
-        client: aws_sdk_lambda::Client,
+        client: SdkClient<aws_sdk_lambda::Client>,
         function_name: String,
     },
     /// `make run` and tests: a task on the current runtime.
@@ -49,7 +50,9 @@ impl Invoker {
                 tokio::spawn(task);
                 Ok(())
             }
-            Self::Lambda { client, function_name } => invoke_event(client, function_name, &job::envelope(&job)).await,
+            Self::Lambda { client, function_name } => {
+                invoke_event(client.get().await, function_name, &job::envelope(&job)).await
+            }
         }
     }
 
@@ -62,7 +65,7 @@ impl Invoker {
                 Ok(())
             }
             Self::Lambda { client, function_name } => {
-                invoke_event(client, function_name, &crate::slack::prompt::envelope(&prompt)).await
+                invoke_event(client.get().await, function_name, &crate::slack::prompt::envelope(&prompt)).await
             }
         }
     }

@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod aws;
 pub mod callback;
 pub mod cli;
 pub mod clock;
@@ -26,3 +27,4 @@ pub mod slack;
 pub mod state;
 pub mod telemetry;
 pub mod tencent;
+pub mod tls;

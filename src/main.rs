@@ -12,7 +12,7 @@ use serde_json::Value;
 async fn main() -> Result<(), Error> {
     telemetry::init();
     let config = Config::from_env().inspect_err(|e| tracing::error!(error = %e, "invalid configuration"))?;
-    let state = Arc::new(AppState::from_env(config).await?);
+    let state = Arc::new(AppState::from_env(config)?);
 
     // Local development: the same handler behind a loopback HTTP server (see `make run`).
     if let Ok(addr) = std::env::var("CRS_RESTORE_LOCAL_ADDR") {

@@ -14,6 +14,7 @@ use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError;
 use serde_json::Value;
 
 use crate::auth::SigningKeys;
+use crate::aws::SdkClient;
 use crate::payload::RedisId;
 
 /// A secret string. Deliberately not `Display`; `Debug` is redacted.
@@ -134,13 +135,13 @@ impl InstancePassword {
 /// Thin wrapper over the Secrets Manager SDK client that classifies its errors.
 #[derive(Clone, Debug)]
 pub struct SecretsClient {
-    sdk: aws_sdk_secretsmanager::Client,
+    sdk: SdkClient<aws_sdk_secretsmanager::Client>,
     fetches: Arc<AtomicUsize>,
 }
 
 impl SecretsClient {
-    pub fn new(sdk: aws_sdk_secretsmanager::Client) -> Self {
-        Self { sdk, fetches: Arc::default() }
+    pub fn new(sdk: impl Into<SdkClient<aws_sdk_secretsmanager::Client>>) -> Self {
+        Self { sdk: sdk.into(), fetches: Arc::default() }
     }
 
     /// How many GetSecretValue calls this client has made (for tests and benchmarks).
@@ -150,7 +151,7 @@ impl SecretsClient {
 
     pub async fn fetch(&self, id: &str) -> Result<SecretString, SecretsError> {
         self.fetches.fetch_add(1, Ordering::Relaxed);
-        let out = self.sdk.get_secret_value().secret_id(id).send().await.map_err(|e| classify(id, e))?;
+        let out = self.sdk.get().await.get_secret_value().secret_id(id).send().await.map_err(|e| classify(id, e))?;
         match out.secret_string {
             Some(s) => Ok(SecretString::new(s)),
             None => Err(SecretsError::Malformed { id: id.to_owned(), what: "it has no SecretString".into() }),
@@ -178,11 +179,17 @@ fn classify(id: &str, err: SdkError<GetSecretValueError>) -> SecretsError {
 struct TtlCache<V> {
     ttl: Duration,
     entries: Mutex<HashMap<String, (Instant, Arc<V>)>>,
+    flights: Mutex<HashMap<String, Arc<Flight<V>>>>,
 }
+
+/// One fetch of an id at a time. Holds the last outcome and when it was reached, so that those
+/// who waited for a fetch share its result, the failures included, instead of fetching again:
+/// 50 concurrent first requests make one GetSecretValue, and one 8 s timeout, not fifty.
+type Flight<V> = tokio::sync::Mutex<Option<(Instant, Result<Arc<V>, SecretsError>)>>;
 
 impl<V> TtlCache<V> {
     fn new(ttl: Duration) -> Self {
-        Self { ttl, entries: Mutex::default() }
+        Self { ttl, entries: Mutex::default(), flights: Mutex::default() }
     }
 
     fn get(&self, id: &str) -> Option<Arc<V>> {
@@ -193,6 +200,11 @@ impl<V> TtlCache<V> {
     fn put(&self, id: &str, value: Arc<V>) {
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         entries.insert(id.to_owned(), (Instant::now(), value));
+    }
+
+    fn flight(&self, id: &str) -> Arc<Flight<V>> {
+        let mut flights = self.flights.lock().unwrap_or_else(|p| p.into_inner());
+        Arc::clone(flights.entry(id.to_owned()).or_default())
     }
 }
 
@@ -260,9 +272,27 @@ async fn cached<V>(
     if !refresh && let Some(v) = cache.get(id) {
         return Ok(v);
     }
-    let value = Arc::new(parse(&client.fetch(id).await?)?);
-    cache.put(id, Arc::clone(&value));
-    Ok(value)
+    let asked = Instant::now();
+    let flight = cache.flight(id);
+    let mut last = flight.lock().await;
+    // A fetch that ended after we asked answers us too (a refresh included: it is that fresh).
+    if let Some((ended, outcome)) = last.as_ref()
+        && *ended >= asked
+    {
+        return outcome.clone();
+    }
+    if !refresh && let Some(v) = cache.get(id) {
+        return Ok(v);
+    }
+    let outcome = match client.fetch(id).await {
+        Ok(raw) => parse(&raw).map(Arc::new),
+        Err(e) => Err(e),
+    };
+    if let Ok(v) = &outcome {
+        cache.put(id, Arc::clone(v));
+    }
+    *last = Some((Instant::now(), outcome.clone()));
+    outcome
 }
 
 #[cfg(test)]

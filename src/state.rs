@@ -6,6 +6,7 @@ use std::time::Duration;
 use aws_config::BehaviorVersion;
 use aws_config::timeout::TimeoutConfig;
 
+use crate::aws::{AwsConfig, SdkClient};
 use crate::callback::CallbackClient;
 use crate::config::Config;
 use crate::idempotency::Store;
@@ -29,7 +30,7 @@ impl AppState {
     /// Wiring with a local invoker (background tasks); see [`AppState::with_invoker`].
     pub fn new(
         config: Config,
-        secrets_sdk: aws_sdk_secretsmanager::Client,
+        secrets_sdk: impl Into<SdkClient<aws_sdk_secretsmanager::Client>>,
         http: reqwest::Client,
     ) -> Result<Self, reqwest::Error> {
         if config.callback_policy.allow_loopback {
@@ -63,21 +64,22 @@ impl AppState {
 
     /// Production wiring: AWS settings from the environment (credentials and region come from
     /// Lambda's variables; `AWS_ENDPOINT_URL[_SECRETS_MANAGER]` redirects to a local server).
-    /// Nothing here touches the network: clients connect on first use.
-    pub async fn from_env(config: Config) -> Result<Self, reqwest::Error> {
-        let aws = aws_config::defaults(BehaviorVersion::latest()).timeout_config(aws_timeouts()).load().await;
-        let state = Self::new(config, aws_sdk_secretsmanager::Client::new(&aws), http_client()?)?;
+    /// Nothing here touches the network or the trust store: the AWS configuration and clients are
+    /// built on first use (`aws.rs`), and connections are opened on first use.
+    pub fn from_env(config: Config) -> Result<Self, reqwest::Error> {
+        let aws = AwsConfig::from_env();
+        let state = Self::new(config, SdkClient::new(&aws, aws_sdk_secretsmanager::Client::new), http_client()?)?;
         // On Lambda, continue in a fresh asynchronous invocation of this same function.
         let invoker = match std::env::var("AWS_LAMBDA_FUNCTION_NAME") {
             Ok(name) if !name.is_empty() && std::env::var("CRS_RESTORE_LOCAL_ADDR").is_err() => {
-                Invoker::Lambda { client: aws_sdk_lambda::Client::new(&aws), function_name: name }
+                Invoker::Lambda { client: SdkClient::new(&aws, aws_sdk_lambda::Client::new), function_name: name }
             }
             _ => Invoker::Local,
         };
         let state = state.with_invoker(invoker);
         Ok(match state.config.idempotency_table.clone() {
             Some(table) => {
-                let client = aws_sdk_dynamodb::Client::new(&aws);
+                let client = SdkClient::new(&aws, aws_sdk_dynamodb::Client::new);
                 let ttl = state.config.idempotency_ttl;
                 state.with_idempotency(Store::dynamodb(client, table, ttl))
             }
@@ -101,9 +103,11 @@ pub fn aws_timeouts() -> TimeoutConfig {
         .build()
 }
 
-/// The one HTTP client for Tencent (and callbacks): no redirects, bounded connects, pooled.
+/// The HTTP client for Tencent (callbacks have their own, SSRF-guarded): no redirects, bounded
+/// connects, pooled, with the shared TLS configuration (`tls.rs`).
 pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
     reqwest::Client::builder()
+        .tls_backend_preconfigured(crate::tls::client_config())
         .connect_timeout(Duration::from_secs(3))
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("crs-restore/", env!("CARGO_PKG_VERSION")))

@@ -329,7 +329,7 @@ async fn on_lambda_the_job_travels_through_an_asynchronous_invoke_of_the_functio
         .credentials_provider(aws_sdk_lambda::config::Credentials::new("test", "test", None, None, "test"))
         .build();
     let invoker = crs_restore::invoke::Invoker::Lambda {
-        client: aws_sdk_lambda::Client::from_conf(conf),
+        client: aws_sdk_lambda::Client::from_conf(conf).into(),
         function_name: "crs-restore-test".into(),
     };
     let state = Arc::new(

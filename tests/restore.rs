@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
@@ -349,4 +350,49 @@ async fn temporary_credentials_send_their_token_under_api_3() {
     // A refreshed token (temporary credentials rotate often) is picked up by the one re-read.
     h.put_secret("tencent", &creds("session-token-1")).await;
     assert_eq!(h.restore(&restore_body(REDIS_ID, BACKUP_ID)).await.status, 202);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_first_requests_share_one_fetch_of_each_secret() {
+    let h = Harness::new(ApiVersion::V2).await;
+    let redis = crs_restore::payload::RedisId::parse(REDIS_ID).expect("id");
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let (state, redis) = (Arc::clone(&h.state), redis.clone());
+        tasks.spawn(async move {
+            let keys = state.secrets.signing_keys().await.is_ok();
+            let creds = state.secrets.tencent_credentials(false).await.is_ok();
+            let password = state.secrets.instance_password(&redis, false).await.is_ok();
+            keys && creds && password
+        });
+    }
+    while let Some(ok) = tasks.join_next().await {
+        assert!(ok.expect("task"));
+    }
+    assert_eq!(h.secrets_fetched(), 3, "one GetSecretValue per secret, however many asked at once");
+    // A refresh still fetches: it is how a rotated password is picked up.
+    assert!(h.state.secrets.instance_password(&redis, true).await.is_ok());
+    assert_eq!(h.secrets_fetched(), 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn callers_waiting_on_a_failed_fetch_share_its_failure_instead_of_fetching_again() {
+    let h = Harness::new(ApiVersion::V2).await;
+    h.delete_secret(&format!("instances/{REDIS_ID}")).await;
+    let redis = crs_restore::payload::RedisId::parse(REDIS_ID).expect("id");
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..10 {
+        let (state, redis) = (Arc::clone(&h.state), redis.clone());
+        tasks.spawn(async move { state.secrets.instance_password(&redis, false).await.map(drop) });
+    }
+    let mut failures = 0;
+    while let Some(outcome) = tasks.join_next().await {
+        assert!(matches!(outcome.expect("task"), Err(crs_restore::secrets::SecretsError::NotFound { .. })));
+        failures += 1;
+    }
+    assert_eq!(failures, 10);
+    // Ten callers, but fewer fetches: those who were waiting while a fetch ran got its answer.
+    assert!(h.secrets_fetched() < 10, "{} fetches", h.secrets_fetched());
+    // A failure is not cached: the next request asks again.
+    assert!(h.state.secrets.instance_password(&redis, false).await.is_err());
 }
