@@ -11,9 +11,10 @@ use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use crs_restore::auth::{AllowList, SigningKeys};
 use crs_restore::event::{HttpRequest, HttpResponse, Incoming};
 use crs_restore::payload::{RedisId, RestoreRequest};
-use crs_restore::secrets::SecretString;
+use crs_restore::secrets::{SecretString, TencentCredentials};
 use crs_restore::signature::{self, SignedHeaders, WebhookSecret};
-use crs_restore::tencent::sign::{SignatureMethod, Tc3Input, form_encode, tc3_sign, v2_signature, v2_string_to_sign};
+use crs_restore::tencent::sign::{SignatureMethod, Tc3Input, tc3_sign};
+use crs_restore::tencent::v2;
 use serde_json::{Value, json};
 
 const KEY: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -44,25 +45,12 @@ fn event_bytes() -> Vec<u8> {
     serde_json::to_vec(&ev).expect("serializes")
 }
 
-/// What `src/tencent/v2.rs` builds for RestoreInstance: common parameters, the string to sign,
-/// the HMAC, and the form body.
-fn v2_restore_body(secret_id: &str, password: &str) -> String {
-    let (ts, nonce) = (TS.to_string(), 2_718_281u32.to_string());
-    let mut all: Vec<(&str, &str)> = vec![
-        ("Action", "RestoreInstance"),
-        ("Region", "ap-guangzhou"),
-        ("Timestamp", &ts),
-        ("Nonce", &nonce),
-        ("SecretId", secret_id),
-        ("SignatureMethod", SignatureMethod::HmacSha1.as_str()),
-        ("redisId", "crs-izbob1wh"),
-        ("password", password),
-        ("backupId", "e824aecc-ef5e-11e6-a2c7-525400082493"),
-    ];
-    let sts = v2_string_to_sign("POST", "cvm.api.qcloud.com", "/v2/index.php", &all);
-    let signature = v2_signature(TENCENT_KEY, SignatureMethod::HmacSha1, &sts);
-    all.push(("Signature", &signature));
-    form_encode(&all)
+/// The signed API 2.0 RestoreInstance form body, built by the client's own code.
+fn v2_restore_body(creds: &TencentCredentials, password: &str) -> String {
+    let params =
+        [("redisId", "crs-izbob1wh"), ("password", password), ("backupId", "e824aecc-ef5e-11e6-a2c7-525400082493")];
+    let common = ("RestoreInstance", "ap-guangzhou", TS, 2_718_281);
+    v2::request_body(creds, SignatureMethod::HmacSha1, "cvm.api.qcloud.com", "/v2/index.php", common, &params)
 }
 
 fn tc3_restore(payload: &[u8]) -> String {
@@ -95,7 +83,7 @@ fn headers(req: &HttpRequest) -> SignedHeaders<'_> {
 }
 
 /// Everything a warm restore does in process, in order.
-fn whole(bytes: &[u8], keys: &SigningKeys) -> usize {
+fn whole(bytes: &[u8], keys: &SigningKeys, creds: &TencentCredentials) -> usize {
     let event: Value = serde_json::from_slice(bytes).expect("event JSON");
     let Incoming::Http(ev) = Incoming::classify(event) else { panic!("not a Function URL event") };
     let req = HttpRequest::from_event(ev, 64 * 1024).expect("body");
@@ -104,7 +92,7 @@ fn whole(bytes: &[u8], keys: &SigningKeys) -> usize {
     let verified = signature::verify(&keys.keys, |k| &k.secret, h, &req.body, TS).expect("verifies");
     let request = RestoreRequest::parse(&req.body).expect("valid body");
     assert!(verified.key.allow.allows(&request.redis_id));
-    let form = v2_restore_body("AKIDtestEXAMPLE000000000000000000000", "12D3E@!r5ed");
+    let form = v2_restore_body(creds, "12D3E@!r5ed");
     form.len() + started_response(verified.id).len()
 }
 
@@ -112,6 +100,11 @@ fn benches(c: &mut Criterion) {
     let bytes = event_bytes();
     let keys = signing_keys(KEY, OTHER_KEY);
     let rotated = signing_keys(OTHER_KEY, KEY);
+    let creds = TencentCredentials {
+        secret_id: "AKIDtestEXAMPLE000000000000000000000".into(),
+        secret_key: SecretString::new(String::from_utf8_lossy(TENCENT_KEY)),
+        token: None,
+    };
     let event: Value = serde_json::from_slice(&bytes).expect("event");
     let Incoming::Http(ev) = Incoming::classify(event.clone()) else { panic!("not HTTP") };
     let req = HttpRequest::from_event(ev, 64 * 1024).expect("body");
@@ -159,7 +152,7 @@ fn benches(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("tencent");
     g.bench_function("v2_sign_and_form_encode", |b| {
-        b.iter(|| v2_restore_body(black_box("AKIDtestEXAMPLE000000000000000000000"), black_box("12D3E@!r5ed")))
+        b.iter(|| v2_restore_body(black_box(&creds), black_box("12D3E@!r5ed")))
     });
     let v3_payload = json!({"InstanceId": "crs-izbob1wh", "BackupId": "e824aecc-ef5e-11e6-a2c7-525400082493", "Password": "12D3E@!r5ed"})
         .to_string();
@@ -171,7 +164,7 @@ fn benches(c: &mut Criterion) {
     g.finish();
 
     let mut g = c.benchmark_group("hot_path");
-    g.bench_function("whole", |b| b.iter(|| whole(black_box(&bytes), &keys)));
+    g.bench_function("whole", |b| b.iter(|| whole(black_box(&bytes), &keys, &creds)));
     g.finish();
 }
 

@@ -8,7 +8,7 @@ use super::sign::{SignatureMethod, form_encode, v2_signature, v2_string_to_sign}
 use crate::secrets::TencentCredentials;
 
 /// Builds the signed form body. The password travels only here, never in the URL.
-pub(super) fn request_body(
+pub fn request_body(
     creds: &TencentCredentials,
     method: SignatureMethod,
     host: &str,
