@@ -182,10 +182,16 @@ struct TtlCache<V> {
     flights: Mutex<HashMap<String, Arc<Flight<V>>>>,
 }
 
-/// One fetch of an id at a time. Holds the last outcome and when it was reached, so that those
-/// who waited for a fetch share its result, the failures included, instead of fetching again:
-/// 50 concurrent first requests make one GetSecretValue, and one 8 s timeout, not fifty.
-type Flight<V> = tokio::sync::Mutex<Option<(Instant, Result<Arc<V>, SecretsError>)>>;
+/// One fetch of an id at a time. Holds the last fetch, so that those who waited for it share its
+/// outcome, the failures included, instead of fetching again: 50 concurrent first requests make
+/// one GetSecretValue, and one 8 s timeout, not fifty.
+type Flight<V> = tokio::sync::Mutex<Option<LastFetch<V>>>;
+
+struct LastFetch<V> {
+    started: Instant,
+    ended: Instant,
+    outcome: Result<Arc<V>, SecretsError>,
+}
 
 impl<V> TtlCache<V> {
     fn new(ttl: Duration) -> Self {
@@ -275,15 +281,17 @@ async fn cached<V>(
     let asked = Instant::now();
     let flight = cache.flight(id);
     let mut last = flight.lock().await;
-    // A fetch that ended after we asked answers us too (a refresh included: it is that fresh).
-    if let Some((ended, outcome)) = last.as_ref()
-        && *ended >= asked
+    // A fetch that was running when we asked answers us too. A refresh (the cached value was just
+    // rejected) only takes one that started after it asked: an older read may predate a rotation.
+    if let Some(fetch) = last.as_ref()
+        && (if refresh { fetch.started >= asked } else { fetch.ended >= asked })
     {
-        return outcome.clone();
+        return fetch.outcome.clone();
     }
     if !refresh && let Some(v) = cache.get(id) {
         return Ok(v);
     }
+    let started = Instant::now();
     let outcome = match client.fetch(id).await {
         Ok(raw) => parse(&raw).map(Arc::new),
         Err(e) => Err(e),
@@ -291,7 +299,7 @@ async fn cached<V>(
     if let Ok(v) = &outcome {
         cache.put(id, Arc::clone(v));
     }
-    *last = Some((Instant::now(), outcome.clone()));
+    *last = Some(LastFetch { started, ended: Instant::now(), outcome: outcome.clone() });
     outcome
 }
 

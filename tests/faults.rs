@@ -651,3 +651,48 @@ async fn a_refused_slow_or_failing_callback_receiver_never_causes_a_second_resto
     assert_eq!(slow_hits.load(Ordering::Relaxed), 3);
     assert_no_secret_in_logs();
 }
+
+// ---------------------------------------------------------------------------------------------
+// The secret cache under concurrency.
+
+#[tokio::test]
+async fn a_refetch_after_a_rejection_never_takes_a_read_that_started_before_it_asked() {
+    use crs_restore::payload::RedisId;
+    use crs_restore::secrets::{InstancePassword, SecretIds, Secrets, SecretsClient};
+
+    let aws = FakeAws::start().await;
+    aws.put_secret("pw/crs-izbob1wh", "old-password");
+    let ids = SecretIds {
+        signing_keys: "keys".into(),
+        tencent_credentials: "tencent".into(),
+        instance_password_prefix: "pw/".into(),
+    };
+    let client = SecretsClient::new(local_secrets_client(&aws.url()));
+    let secrets = Arc::new(Secrets::new(client.clone(), ids, Duration::from_secs(300)));
+    let redis = RedisId::parse("crs-izbob1wh").expect("id");
+    let password = |p: &InstancePassword| match p {
+        InstancePassword::Password(s) => s.expose().to_owned(),
+        InstancePassword::PasswordFree => "(password-free)".to_owned(),
+    };
+
+    // A slow first read is in flight with the old value when the password is rotated ...
+    aws.script("GetSecretValue", Answer::Late(Duration::from_secs(1)));
+    let slow = tokio::spawn({
+        let (secrets, redis) = (Arc::clone(&secrets), redis.clone());
+        async move { secrets.instance_password(&redis, false).await }
+    });
+    let arrived = Instant::now() + Duration::from_secs(5);
+    while aws.calls("GetSecretValue") == 0 && Instant::now() < arrived {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(20)).await; // the fake reads the value as the call arrives
+    aws.put_secret("pw/crs-izbob1wh", "new-password");
+    aws.script("GetSecretValue", Answer::Late(Duration::ZERO));
+    // ... and Tencent rejects the old one, so the caller asks for a fresh read.
+    let refreshed = secrets.instance_password(&redis, true).await.expect("refetched");
+    let first = slow.await.expect("task").expect("first read");
+
+    assert_eq!(password(&first), "old-password");
+    assert_eq!(password(&refreshed), "new-password", "the refetch read again instead of sharing the older read");
+    assert_eq!(client.fetch_count(), 2);
+}

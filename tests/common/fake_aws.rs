@@ -25,6 +25,8 @@ pub enum Answer {
     Raw { status: u16, content_type: &'static str, body: String },
     /// Nothing until this much time has passed, then a 500.
     Sleep(Duration),
+    /// The healthy answer as it was when the call arrived, sent this much later (a slow read).
+    Late(Duration),
 }
 
 impl Answer {
@@ -126,6 +128,11 @@ async fn serve(State(aws): State<FakeAws>, headers: HeaderMap, body: Bytes) -> R
         Some(Answer::Sleep(d)) => {
             tokio::time::sleep(d).await;
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+        Some(Answer::Late(d)) => {
+            let response = answer(&aws, operation, json_version, &body);
+            tokio::time::sleep(d).await;
+            response
         }
         None => answer(&aws, operation, json_version, &body),
     }
