@@ -920,6 +920,21 @@ impl Canned {
         Self { url, answer, requests }
     }
 
+    /// A Tencent client of `version` pointed at this server.
+    fn client(&self, version: ApiVersion, signature_method: SignatureMethod) -> TencentClient {
+        let endpoint = match version {
+            ApiVersion::V2 => format!("{}v2/index.php", self.url),
+            ApiVersion::V3 => self.url.clone(),
+        };
+        let config = TencentConfig {
+            version,
+            endpoint: Endpoint::parse(&endpoint).expect("endpoint"),
+            signature_method,
+            timeout: Duration::from_secs(5),
+        };
+        TencentClient::new(http_client().expect("client"), config)
+    }
+
     async fn serve(mut conn: tokio::net::TcpStream, shared: Arc<Mutex<(Vec<u8>, bool)>>, requests: Arc<AtomicUsize>) {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let mut pending = Vec::new();
@@ -1074,17 +1089,7 @@ fn tencent_answer(version: ApiVersion) -> impl Strategy<Value = (u16, Vec<u8>, E
 fn tencent_answers_map_to_results(version: ApiVersion, target: &str) {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     let server = rt.block_on(Canned::start());
-    let endpoint = match version {
-        ApiVersion::V2 => format!("{}v2/index.php", server.url),
-        ApiVersion::V3 => server.url.clone(),
-    };
-    let config = TencentConfig {
-        version,
-        endpoint: Endpoint::parse(&endpoint).expect("endpoint"),
-        signature_method: SignatureMethod::HmacSha1,
-        timeout: Duration::from_secs(5),
-    };
-    let client = TencentClient::new(http_client().expect("client"), config);
+    let client = server.client(version, SignatureMethod::HmacSha1);
     let creds = TencentCredentials {
         secret_id: TENCENT_SECRET_ID.into(),
         secret_key: SecretString::new(TENCENT_SECRET_KEY),
@@ -1152,22 +1157,8 @@ fn a_request_that_was_never_sent_is_never_reported_as_outcome_unknown() {
     let server = rt.block_on(Canned::start());
     let task = json!({"code": 0, "data": {"requestId": 7}, "Response": {"TaskId": 7, "RequestId": "r"}});
     server.set(http_answer(200, task.to_string().as_bytes()), true);
-    let clients: Vec<TencentClient> = [ApiVersion::V2, ApiVersion::V3]
-        .into_iter()
-        .map(|version| {
-            let endpoint = match version {
-                ApiVersion::V2 => format!("{}v2/index.php", server.url),
-                ApiVersion::V3 => server.url.clone(),
-            };
-            let config = TencentConfig {
-                version,
-                endpoint: Endpoint::parse(&endpoint).expect("endpoint"),
-                signature_method: SignatureMethod::HmacSha256,
-                timeout: Duration::from_secs(5),
-            };
-            TencentClient::new(http_client().expect("client"), config)
-        })
-        .collect();
+    let clients: Vec<TencentClient> =
+        [ApiVersion::V2, ApiVersion::V3].into_iter().map(|v| server.client(v, SignatureMethod::HmacSha256)).collect();
     let region = Region::parse("ap-guangzhou").expect("region");
     let redis = RedisId::parse(REDIS_ID).expect("id");
     let backup = crs_restore::payload::BackupId::parse(BACKUP_ID).expect("backup");
