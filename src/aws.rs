@@ -57,7 +57,7 @@ impl<C> SdkClient<C> {
         self.client.get_or_init(|| Box::pin(async { (self.build)(self.config.get().await) })).await
     }
 
-    /// Whether the client has been built yet (for tests and the init benchmark).
+    /// Whether the client has been built yet (for tests).
     pub fn is_built(&self) -> bool {
         self.client.initialized()
     }

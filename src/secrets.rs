@@ -275,10 +275,12 @@ async fn cached<V>(
     refresh: bool,
     parse: impl FnOnce(&SecretString) -> Result<V, SecretsError>,
 ) -> Result<Arc<V>, SecretsError> {
+    // Taken before the cache is read: a fetch that ended since then either filled the cache or
+    // is shared below, so the cache never needs a second look.
+    let asked = Instant::now();
     if !refresh && let Some(v) = cache.get(id) {
         return Ok(v);
     }
-    let asked = Instant::now();
     let flight = cache.flight(id);
     let mut last = flight.lock().await;
     // A fetch that was running when we asked answers us too. A refresh (the cached value was just
@@ -287,9 +289,6 @@ async fn cached<V>(
         && (if refresh { fetch.started >= asked } else { fetch.ended >= asked })
     {
         return fetch.outcome.clone();
-    }
-    if !refresh && let Some(v) = cache.get(id) {
-        return Ok(v);
     }
     let started = Instant::now();
     let outcome = match client.fetch(id).await {
