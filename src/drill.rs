@@ -18,9 +18,12 @@ use crate::metrics;
 use crate::payload::{BackupRef, Object, PayloadError, Reason, RedisId, Region};
 use crate::state::AppState;
 
-/// The fields a drill event may carry; `executionId` comes from the scheduler's
-/// `<aws.scheduler.execution-id>` and makes the drill idempotent.
-const FIELDS: &[&str] = &["redisId", "backupId", "region", "callbackUrl", "reason", "executionId", "scheduledTime"];
+/// The fields a drill event may carry. `scheduleName` and `scheduledTime` (the scheduler's
+/// `<aws.scheduler.scheduled-time>`) name one scheduled run whatever its retries: they key the
+/// drill. `executionId` (`<aws.scheduler.execution-id>`) is new for every *attempt* (AWS documents
+/// it so), so it only keys drills that carry no schedule, and is logged for correlation.
+const FIELDS: &[&str] =
+    &["redisId", "backupId", "region", "callbackUrl", "reason", "executionId", "scheduleName", "scheduledTime"];
 
 /// A validated drill.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,6 +34,8 @@ pub struct DrillRequest {
     pub callback_url: Option<String>,
     pub reason: String,
     pub execution_id: Option<String>,
+    pub schedule_name: Option<String>,
+    pub scheduled_time: Option<String>,
 }
 
 impl DrillRequest {
@@ -38,13 +43,16 @@ impl DrillRequest {
         let object = Object::parse(drill.to_string().as_bytes())?;
         object.check_fields(FIELDS)?;
         let invalid = |field: &'static str| move |reason: String| PayloadError::InvalidField { field, reason };
-        let execution_id = object.optional_str("executionId")?.map(str::to_owned);
-        if execution_id.as_ref().is_some_and(|id| id.is_empty() || id.len() > 128 || id.contains(char::is_control)) {
-            return Err(PayloadError::InvalidField {
-                field: "executionId",
-                reason: "must be 1-128 printable characters".into(),
-            });
-        }
+        let key_part = |field: &'static str| -> Result<Option<String>, PayloadError> {
+            let value = object.optional_str(field)?;
+            if value.is_some_and(|v| v.is_empty() || v.len() > 128 || v.contains(char::is_control)) {
+                return Err(PayloadError::InvalidField { field, reason: "must be 1-128 printable characters".into() });
+            }
+            Ok(value.map(str::to_owned))
+        };
+        let execution_id = key_part("executionId")?;
+        let schedule_name = key_part("scheduleName")?;
+        let scheduled_time = key_part("scheduledTime")?;
         Ok(Self {
             redis_id: RedisId::parse(object.required_str("redisId")?).map_err(invalid("redisId"))?,
             backup: BackupRef::parse(object.optional_str("backupId")?.unwrap_or("latest"))
@@ -56,7 +64,20 @@ impl DrillRequest {
                 .as_str()
                 .to_owned(),
             execution_id,
+            schedule_name,
+            scheduled_time,
         })
+    }
+
+    /// What makes this drill "the same drill" across deliveries: the schedule's name and the
+    /// time it was scheduled for (stable across the scheduler's retries), else the execution id,
+    /// else nothing (a hand-started drill with neither is always new).
+    pub fn execution_key(&self) -> Option<String> {
+        match (&self.schedule_name, &self.scheduled_time, &self.execution_id) {
+            (Some(name), Some(time), _) => Some(format!("{name}@{time}")),
+            (_, _, Some(id)) => Some(id.clone()),
+            _ => None,
+        }
     }
 }
 
@@ -64,8 +85,16 @@ impl DrillRequest {
 /// cannot run is a failed drill: the alarm must fire).
 pub async fn run(state: &Arc<AppState>, event: &Value, deadline: Option<Instant>) -> Value {
     let raw = event.get("drill").cloned().unwrap_or(Value::Null);
-    let redis_hint =
-        raw.get("redisId").and_then(Value::as_str).unwrap_or("unknown").chars().take(32).collect::<String>();
+    // A refusal still names the instance it is about; an id that does not validate is quoted
+    // only as far as it is printable and short.
+    let redis_hint = raw
+        .get("redisId")
+        .and_then(Value::as_str)
+        .unwrap_or("unknown")
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(32)
+        .collect::<String>();
     match prepare(state, &raw).await {
         Ok(job) => {
             let redis_id = job.redis_id.to_string();
@@ -76,7 +105,18 @@ pub async fn run(state: &Arc<AppState>, event: &Value, deadline: Option<Instant>
             report.to_json()
         }
         Err((code, message)) => {
-            tracing::warn!(audit = true, source = "drill", outcome = "rejected", error_code = code, %message, "drill refused");
+            // `detail`, not `message`: the JSON formatter already writes the event's text as `message`.
+            tracing::warn!(
+                target: "crs_restore::audit",
+                audit = true,
+                source = "drill",
+                phase = "request",
+                outcome = "rejected",
+                error_code = code,
+                redis_id = %redis_hint,
+                detail = %message,
+                "drill refused"
+            );
             let mut report = JobReport::failed(code);
             report.outcome = "rejected";
             emit(state, &redis_hint, &report);
@@ -115,10 +155,9 @@ async fn prepare(state: &AppState, raw: &Value) -> Result<Job, (&'static str, St
         }
         None => None,
     };
-    // Without the scheduler's execution id every event is new; with it, a redelivered event
-    // finds the first one's claim and does not restore again.
-    let delivery_id = match &drill.execution_id {
-        Some(id) => format!("drill-{id}"),
+    // A redelivered or retried event finds the first one's claim and does not restore again.
+    let delivery_id = match drill.execution_key() {
+        Some(key) => format!("drill-{key}"),
         None => format!("drill-{}-{}", drill.redis_id, clock::unix_ms()),
     };
     Ok(Job {
@@ -148,6 +187,23 @@ mod tests {
         assert_eq!(d.backup, BackupRef::Latest);
         assert_eq!(d.reason, "scheduled DR drill");
         assert_eq!((d.region, d.callback_url, d.execution_id), (None, None, None));
+        assert_eq!(d.execution_key(), None);
+    }
+
+    #[test]
+    fn a_scheduled_drill_is_keyed_on_its_schedule_and_time_not_on_the_attempt() {
+        let base =
+            json!({"redisId": "crs-drill001", "scheduleName": "prod-drill", "scheduledTime": "2026-12-07T03:00:00Z"});
+        let mut first = base.clone();
+        first["executionId"] = "attempt-1".into();
+        let mut retry = base;
+        retry["executionId"] = "attempt-2".into();
+        let (a, b) = (DrillRequest::parse(&first).expect("valid"), DrillRequest::parse(&retry).expect("valid"));
+        assert_eq!(a.execution_key().as_deref(), Some("prod-drill@2026-12-07T03:00:00Z"));
+        assert_eq!(a.execution_key(), b.execution_key());
+        let unscheduled = DrillRequest::parse(&json!({"redisId": "crs-drill001", "executionId": "x"})).expect("valid");
+        assert_eq!(unscheduled.execution_key().as_deref(), Some("x"));
+        assert!(DrillRequest::parse(&json!({"redisId": "crs-drill001", "scheduleName": ""})).is_err());
     }
 
     #[test]

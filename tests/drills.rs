@@ -82,6 +82,19 @@ for_both_apis! {
         assert_eq!(h.metric_records().len(), 1, "the duplicate emits no metric");
     }
 
+    async fn a_scheduler_retry_with_a_new_execution_id_restores_once_and_is_not_a_failed_drill(api: ApiVersion) {
+        let h = drill_harness(api, "crs-drill*").await;
+        let first = handle_event(&h.state, drill_event("attempt-1", None)).await;
+        assert_eq!(first["outcome"], "succeeded", "{first}");
+        // AWS gives every attempt a new execution id; the schedule and its time stay the same.
+        let retry = handle_event(&h.state, drill_event("attempt-2", None)).await;
+        assert_eq!(retry["outcome"], "duplicate", "{retry}");
+        assert_eq!(h.sandbox.restores_started("crs-drill001"), 1);
+        let metrics = h.metric_records();
+        assert_eq!(metrics.len(), 1, "the duplicate emits no metric: {metrics:?}");
+        assert_eq!(metrics[0]["DrillFailed"], 0);
+    }
+
     async fn a_drill_with_no_usable_backup_fails_without_restoring(api: ApiVersion) {
         let h = Harness::builder(api)
             .for_callbacks()
@@ -113,4 +126,38 @@ async fn the_continuation_fixture_is_a_valid_job_envelope() {
     let job: crs_restore::job::Job =
         serde_json::from_value(ev[crs_restore::job::ENVELOPE_KEY].clone()).expect("the fixture validates");
     assert!(job.watch.is_some());
+}
+
+#[tokio::test]
+async fn every_drill_audit_line_is_unambiguous_json_that_names_its_instance() {
+    let capture = common::logs::LogCapture::global();
+    let h = drill_harness(ApiVersion::V3, "crs-drill*").await;
+    assert_eq!(handle_event(&h.state, drill_event("audit-ok", None)).await["outcome"], "succeeded");
+    let mut refused = drill_event("audit-refused", None);
+    refused["drill"]["redisId"] = REDIS_ID.into();
+    refused["drill"]["scheduledTime"] = "2026-11-30T04:00:00Z".into();
+    assert_eq!(handle_event(&h.state, refused).await["errorCode"], "InstanceNotAllowed");
+    let mut invalid = drill_event("audit-invalid", None);
+    invalid["drill"]["force"] = true.into();
+    assert_eq!(handle_event(&h.state, invalid).await["errorCode"], "InvalidDrill");
+
+    let logs = capture.text();
+    let lines: Vec<&str> = logs
+        .lines()
+        .filter(|l| serde_json::from_str::<Value>(l).is_ok_and(|v| v["audit"] == true && v["source"] == "drill"))
+        .collect();
+    assert!(lines.len() >= 3, "{logs}");
+    for line in &lines {
+        assert_eq!(common::logs::duplicate_members(line), Vec::<String>::new(), "ambiguous: {line}");
+        let v: Value = serde_json::from_str(line).expect("JSON");
+        assert!(v["redis_id"].is_string(), "names no instance: {line}");
+    }
+    let named = |id: &str, code: &str| lines.iter().any(|l| l.contains(id) && l.contains(code));
+    assert!(named(REDIS_ID, "InstanceNotAllowed") && named("crs-drill001", "InvalidDrill"), "{lines:?}");
+}
+
+#[test]
+fn a_member_named_twice_is_found_at_any_depth() {
+    assert_eq!(common::logs::duplicate_members(r#"{"a": 1, "b": {"c": [{"d": 1, "d": 2}]}, "a": 3}"#), ["d", "a"]);
+    assert!(common::logs::duplicate_members(r#"{"a": [1, "x", null, true, 2.5], "b": {}}"#).is_empty());
 }
