@@ -161,3 +161,17 @@ fn a_member_named_twice_is_found_at_any_depth() {
     assert_eq!(common::logs::duplicate_members(r#"{"a": 1, "b": {"c": [{"d": 1, "d": 2}]}, "a": 3}"#), ["d", "a"]);
     assert!(common::logs::duplicate_members(r#"{"a": [1, "x", null, true, 2.5], "b": {}}"#).is_empty());
 }
+
+#[test]
+fn the_emf_checker_refuses_what_cloudwatch_would_not_extract() {
+    let good = json!({"_aws": {"Timestamp": 1_764_000_000_000_i64, "CloudWatchMetrics": [{"Namespace": "N",
+        "Dimensions": [["RedisId"]], "Metrics": [{"Name": "DrillFailed", "Unit": "Count"}]}]},
+        "RedisId": "crs-drill001", "DrillFailed": 1});
+    assert!(common::emf::violations(&good).is_empty());
+    let mut bad = good.clone();
+    bad["RedisId"] = 7.into();
+    bad["DrillFailed"] = "1".into();
+    bad["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Unit"] = "Drills".into();
+    bad["_aws"]["Timestamp"] = 1_764_000_000_i64.into();
+    assert_eq!(common::emf::violations(&bad).len(), 4, "{:?}", common::emf::violations(&bad));
+}

@@ -5,6 +5,7 @@
 //! parallel without seeing each other's state.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod emf;
 pub mod logs;
 pub mod receiver;
 
@@ -271,8 +272,14 @@ impl Harness {
         self.seed.delete_secret().secret_id(&id).force_delete_without_recovery(true).send().await.expect("deleted");
     }
 
+    /// The EMF records emitted so far, each checked against the published specification.
     pub fn metric_records(&self) -> Vec<Value> {
-        self.metrics.lock().expect("metrics lock").clone()
+        let records = self.metrics.lock().expect("metrics lock").clone();
+        for record in &records {
+            let bad = emf::violations(record);
+            assert!(bad.is_empty(), "not a valid EMF record ({bad:?}): {record}");
+        }
+        records
     }
 
     pub fn secrets_fetched(&self) -> usize {
