@@ -4,6 +4,7 @@
 //! configured generation's wire format and turns every answer into data or a [`TencentError`].
 
 pub mod error;
+mod lifecycle;
 pub mod sign;
 // Public only so that `benches/hot_path.rs` measures the real request builder.
 #[doc(hidden)]
