@@ -40,7 +40,7 @@ impl Wire for V3 {
     }
 
     fn sample_json(&self) -> String {
-        json!({ "Response": { "TaskId": "0", "RequestId": request_id() } }).to_string()
+        json!({ "Response": { "TaskId": 0, "RequestId": request_id() } }).to_string()
     }
 }
 
@@ -290,8 +290,8 @@ fn dispatch(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<Map<Str
                 region,
             };
             let task_id = shared.lock().restore(request, now)?;
-            // A string, as in Tencent's own example, although the field is typed Integer.
-            fields.insert("TaskId".into(), task_id.to_string().into());
+            // An integer, as models.py declares it and Tencent's examples send it.
+            fields.insert("TaskId".into(), task_id.into());
         }
         "DescribeTaskInfo" => {
             let id = match body.get("TaskId") {
@@ -331,7 +331,8 @@ fn dispatch(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<Map<Str
             fields.insert("BackupSet".into(), set.into());
         }
         "DescribeInstances" => {
-            let page = Page::with_max(int_field(&body, "Limit")?, int_field(&body, "Offset")?, 1000)?;
+            // Tencent documents 1000 as this action's maximum (DescribeInstanceBackups': 100).
+            let page = Page::up_to(1000, int_field(&body, "Limit")?, int_field(&body, "Offset")?)?;
             let filter = InstanceFilter::parse(&body)?;
             let (total, instances) = shared.lock().instances_where(region, page, |i| filter.keeps(i));
             let set: Vec<Value> = instances.iter().map(|i| instance_json(i, now)).collect();
