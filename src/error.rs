@@ -190,6 +190,11 @@ impl RestoreError {
         matches!(self, Self::Tencent(t) if t.outcome_unknown()) || matches!(self, Self::CloneOutcomeUnknown { .. })
     }
 
+    /// Whether Tencent refused the purchase of a clone (payment, capacity, quota, allow list...).
+    pub fn purchase_failed(&self) -> bool {
+        matches!(self, Self::Tencent(TencentError::Api { action, .. }) if *action == crate::tencent::error::CLONE_ACTION)
+    }
+
     fn tencent_code(&self) -> Option<Value> {
         match self {
             Self::Tencent(TencentError::Api { code, .. })

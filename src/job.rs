@@ -251,10 +251,12 @@ async fn start(
     let started_ms = unix_ms();
     match restore::execute(state, &target, &job.delivery_id, job.dry_run, audit).await {
         Err(err) => {
-            // A restore whose outcome is unknown may be running: that is a failure to report,
-            // not a rejection the caller can simply correct and retry.
-            let kind = if err.outcome_unknown() { "restore.failed" } else { "restore.rejected" };
-            let mut report = JobReport::new(if err.outcome_unknown() { "failed" } else { "rejected" });
+            // A restore whose outcome is unknown may be running, and a purchase Tencent refused
+            // is a failed restore: failures to report, not rejections the caller can simply
+            // correct and retry.
+            let failed = err.outcome_unknown() || err.purchase_failed();
+            let kind = if failed { "restore.failed" } else { "restore.rejected" };
+            let mut report = JobReport::new(if failed { "failed" } else { "rejected" });
             report.error_code = Some(err.code());
             report.outcome_unknown = err.outcome_unknown();
             let mut event = base_event(job, kind);

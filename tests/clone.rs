@@ -338,3 +338,47 @@ async fn a_clone_dry_run_refuses_a_password_the_clone_would_be_refused_with() {
     assert_eq!((reply.status, reply.code()), (500, "ConfigurationError"), "{:?}", reply.body);
     assert!(!reply.body.to_string().contains("weakpassword"), "the password never appears in the answer");
 }
+
+#[tokio::test]
+async fn a_clone_watch_near_the_deadline_is_handed_on_and_the_fresh_invocation_reports_the_clone() {
+    use crs_restore::handler::handle_invocation;
+    use crs_restore::job::{ENVELOPE_KEY, Job};
+    let h = Harness::builder(ApiVersion::V3)
+        .for_callbacks()
+        .sandbox(|s| s.clone_duration = Duration::from_secs(3))
+        .build()
+        .await;
+    let rx = Receiver::start(CALLBACK_KEY, &[]).await;
+    let job: Job = serde_json::from_value(json!({
+        "deliveryId": "msg_clone_handoff", "source": "webhook", "caller": "cloners", "redisId": CLONE_SOURCE,
+        "backup": CLONE_BACKUP, "region": "ap-guangzhou", "mode": "clone", "callbackUrl": rx.url(), "wait": true
+    }))
+    .expect("job");
+    // 61 s left and a 60 s hand-off margin: the first invocation buys the clone, polls about a
+    // second and hands the watch of the (3 s) clone on.
+    let deadline = std::time::Instant::now() + Duration::from_secs(61);
+    let report = handle_invocation(&h.state, json!({ ENVELOPE_KEY: job }), Some(deadline)).await;
+    assert_eq!(report["outcome"], "handed-off", "{report}");
+    let got = rx.wait_for_kind("restore.succeeded", WAIT).await;
+    let kinds: Vec<&str> = got.iter().filter_map(|r| r.event["type"].as_str()).collect();
+    assert_eq!(kinds, ["restore.started", "restore.succeeded"]);
+    assert_eq!(got[1].event["clone"]["instanceId"], got[0].event["cloneInstanceId"]);
+    assert_eq!(h.sandbox.calls("CloneInstances"), 1, "the fresh invocation only watches");
+}
+
+#[tokio::test]
+async fn a_failed_purchase_in_a_callback_job_is_reported_as_restore_failed_with_tencents_code() {
+    let h = Harness::builder(ApiVersion::V3).for_callbacks().build().await;
+    let rx = Receiver::start(CALLBACK_KEY, &[]).await;
+    h.sandbox.inject(Fault::error("CloneInstances", "ResourceUnavailable.SaleOut"));
+    assert_eq!(clone_reply(&h, json!({"callbackUrl": rx.url(), "waitForCompletion": true})).await.status, 202);
+    let got = rx.wait_for(1, WAIT).await;
+    let ev = &got[0].event;
+    assert_eq!(
+        (ev["type"].as_str(), ev["error"]["code"].as_str()),
+        (Some("restore.failed"), Some("CloneCapacityUnavailable"))
+    );
+    assert_eq!(ev["error"]["tencentCode"], "ResourceUnavailable.SaleOut");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(h.sandbox.calls("CloneInstances"), 1);
+}
