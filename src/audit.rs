@@ -31,6 +31,8 @@ pub struct Audit {
     /// From RestoreInstance to the task's end (waits and drills).
     pub duration_seconds: Option<u64>,
     pub backup_age_seconds: Option<i64>,
+    /// Drill clones: how the clean-up went.
+    pub cleanup: Option<String>,
 }
 
 impl Audit {
@@ -72,6 +74,7 @@ impl Audit {
             callback = self.callback.as_deref(),
             duration_seconds = self.duration_seconds,
             backup_age_seconds = self.backup_age_seconds,
+            cleanup = self.cleanup.as_deref(),
             request_id = self.request_id.as_deref(),
             source_ip = self.source_ip.as_deref(),
             latency_ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX),

@@ -225,14 +225,25 @@ mod tests {
 
     #[test]
     fn drill_settings_are_validated() {
-        let c = config(&[("DRILL_CLONE_SOURCES", "crs-prod*, crs-abcd1234"), ("DRILL_PURGE", "false"),
-            ("DRILL_MAX_HOURLY_PRICE", "2.5"), ("DRILL_MAX_AGE_MINUTES", "30")])
+        let c = config(&[
+            ("DRILL_CLONE_SOURCES", "crs-prod*, crs-abcd1234"),
+            ("DRILL_PURGE", "false"),
+            ("DRILL_MAX_HOURLY_PRICE", "2.5"),
+            ("DRILL_MAX_AGE_MINUTES", "30"),
+        ])
         .expect("valid");
         assert!(!c.drill_purge);
         assert_eq!((c.drill_max_hourly_price, c.drill_max_age), (Some(2.5), Duration::from_secs(1800)));
-        for (name, bad) in [("DRILL_MAX_HOURLY_PRICE", "-1"), ("DRILL_MAX_HOURLY_PRICE", "cheap"),
-            ("DRILL_MAX_AGE_MINUTES", "5"), ("DRILL_PURGE", "maybe")] {
-            assert!(matches!(config(&[(name, bad)]), Err(ConfigError::Invalid { name: n, .. }) if n == name), "{name}={bad}");
+        for (name, bad) in [
+            ("DRILL_MAX_HOURLY_PRICE", "-1"),
+            ("DRILL_MAX_HOURLY_PRICE", "cheap"),
+            ("DRILL_MAX_AGE_MINUTES", "5"),
+            ("DRILL_PURGE", "maybe"),
+        ] {
+            assert!(
+                matches!(config(&[(name, bad)]), Err(ConfigError::Invalid { name: n, .. }) if n == name),
+                "{name}={bad}"
+            );
         }
     }
 

@@ -230,6 +230,7 @@ pub async fn run(state: &Arc<AppState>, job: Job, deadline: Option<Instant>) -> 
     audit.task_id = report.task_id;
     audit.duration_seconds = report.duration_seconds;
     audit.backup_age_seconds = report.backup_age_seconds();
+    audit.cleanup.clone_from(&report.cleanup);
     audit.callback = (!report.callbacks.is_empty()).then(|| report.callbacks.join("; "));
     audit.emit_outcome(report.outcome, None, report.error_code.as_deref(), started.elapsed());
     report

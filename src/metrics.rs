@@ -27,9 +27,11 @@ impl MetricsSink {
     }
 }
 
-/// The EMF record of a finished drill: `DrillSucceeded`/`DrillFailed` (count) and
-/// `RestoreDurationSeconds` when the restore ran, dimensioned by `RedisId`.
-pub fn drill_record(namespace: &str, redis_id: &str, report: &JobReport, timestamp_ms: i64) -> Value {
+/// The EMF record of a finished drill, dimensioned by `RedisId` (the source): `DrillSucceeded`
+/// and `DrillFailed` (counts), `RestoreDurationSeconds` (the RTO: restore requested to restored)
+/// when it ran, `BackupAgeSeconds` (the RPO: backup start to drill start) when known, and for
+/// clone drills `DrillCleanupFailed` (1 when the clone may be left running).
+pub fn drill_record(namespace: &str, redis_id: &str, report: &JobReport, clone: bool, timestamp_ms: i64) -> Value {
     let succeeded = report.outcome == "succeeded";
     let mut metrics =
         vec![json!({"Name": "DrillSucceeded", "Unit": "Count"}), json!({"Name": "DrillFailed", "Unit": "Count"})];
@@ -45,11 +47,40 @@ pub fn drill_record(namespace: &str, redis_id: &str, report: &JobReport, timesta
         "taskId": report.task_id,
         "backupId": report.backup_id,
         "errorCode": report.error_code,
-        "backupAgeSeconds": report.backup_age_seconds(),
+        "cloneInstanceId": report.clone_instance_id,
+        "cleanup": report.cleanup,
     });
     if let Some(seconds) = report.duration_seconds {
         metrics.push(json!({"Name": "RestoreDurationSeconds", "Unit": "Seconds"}));
         record["RestoreDurationSeconds"] = seconds.into();
+    }
+    if let Some(age) = report.backup_age_seconds() {
+        metrics.push(json!({"Name": "BackupAgeSeconds", "Unit": "Seconds"}));
+        record["BackupAgeSeconds"] = age.into();
+    }
+    if clone {
+        metrics.push(json!({"Name": "DrillCleanupFailed", "Unit": "Count"}));
+        record["DrillCleanupFailed"] = u8::from(report.cleanup_failed).into();
+    }
+    record["_aws"]["CloudWatchMetrics"][0]["Metrics"] = metrics.into();
+    record
+}
+
+/// The EMF record of a clone drill's orphan sweep: `DrillOrphansDestroyed` (count), and
+/// `DrillCleanupFailed = 1` when an orphan could not be removed.
+pub fn sweep_record(namespace: &str, redis_id: &str, destroyed: u32, failed: bool, timestamp_ms: i64) -> Value {
+    let mut metrics = vec![json!({"Name": "DrillOrphansDestroyed", "Unit": "Count"})];
+    let mut record = json!({
+        "_aws": {
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [{"Namespace": namespace, "Dimensions": [["RedisId"]], "Metrics": []}],
+        },
+        "RedisId": redis_id,
+        "DrillOrphansDestroyed": destroyed,
+    });
+    if failed {
+        metrics.push(json!({"Name": "DrillCleanupFailed", "Unit": "Count"}));
+        record["DrillCleanupFailed"] = 1.into();
     }
     record["_aws"]["CloudWatchMetrics"][0]["Metrics"] = metrics.into();
     record
@@ -67,7 +98,7 @@ mod tests {
     fn a_successful_drill_reports_its_duration_and_one_success() {
         let mut report = crate::job::JobReport::test_report("succeeded");
         report.duration_seconds = Some(42);
-        let r = drill_record("CrsRestore", "crs-drill001", &report, 1_700_000_000_000);
+        let r = drill_record("CrsRestore", "crs-drill001", &report, false, 1_700_000_000_000);
         assert_eq!(r["_aws"]["CloudWatchMetrics"][0]["Namespace"], "CrsRestore");
         assert_eq!(r["_aws"]["CloudWatchMetrics"][0]["Dimensions"], json!([["RedisId"]]));
         assert_eq!((r["DrillSucceeded"].as_u64(), r["DrillFailed"].as_u64()), (Some(1), Some(0)));
@@ -83,7 +114,7 @@ mod tests {
 
     #[test]
     fn a_failed_drill_without_a_restore_has_no_duration_metric() {
-        let r = drill_record("N", "crs-drill001", &crate::job::JobReport::test_report("rejected"), 0);
+        let r = drill_record("N", "crs-drill001", &crate::job::JobReport::test_report("rejected"), false, 0);
         assert_eq!((r["DrillSucceeded"].as_u64(), r["DrillFailed"].as_u64()), (Some(0), Some(1)));
         assert!(r.get("RestoreDurationSeconds").is_none());
     }

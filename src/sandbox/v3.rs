@@ -249,7 +249,9 @@ impl InstanceFilter {
 
 /// Unix seconds as Tencent writes times: `YYYY-MM-DD HH:MM:SS`, Beijing time.
 fn beijing(unix: i64) -> String {
-    super::config::beijing_time(time::OffsetDateTime::from_unix_timestamp(unix).unwrap_or(time::OffsetDateTime::UNIX_EPOCH))
+    super::config::beijing_time(
+        time::OffsetDateTime::from_unix_timestamp(unix).unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
+    )
 }
 
 /// One `InstanceSet` entry with the fields and JSON types of models.py's `InstanceSet`.
@@ -275,7 +277,6 @@ fn instance_json(i: &Instance, now: Instant) -> Value {
         "Createtime": beijing(i.created_unix),
         // models.py: when an isolated instance goes offline (2 h after isolation for
         // pay-as-you-go, 7 days for prepaid); empty otherwise.
-        "IsolateTime": i.isolated_unix.map(beijing).unwrap_or_default(),
         "OfflineTime": i.isolated_unix
             .map(|t| beijing(t + if i.billing_mode == 0 { 2 * 3600 } else { 7 * 86_400 }))
             .unwrap_or_default(),

@@ -40,7 +40,9 @@ impl TencentClient {
         instance_id: &str,
     ) -> Result<TaskId, TencentError> {
         if self.version() == ApiVersion::V2 {
-            return Err(TencentError::Config(format!("{action} exists only in Tencent API 3.0 (TENCENT_API_VERSION=3)")));
+            return Err(TencentError::Config(format!(
+                "{action} exists only in Tencent API 3.0 (TENCENT_API_VERSION=3)"
+            )));
         }
         let data = self.call(creds, region, action, &[], json!({"InstanceId": instance_id})).await?;
         data.get("TaskId")

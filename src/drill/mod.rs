@@ -1,10 +1,17 @@
 //! Scheduled disaster-recovery drills: an EventBridge Scheduler event invokes the function
-//! directly with `{"drill": {...}}`, and the newest backup of a drill instance is restored,
-//! followed to the end, and reported (callback, audit line, CloudWatch metrics).
+//! directly with `{"drill": {...}}`, the newest backup of an instance is restored, followed to
+//! the end, and reported (callback, audit line, CloudWatch metrics). Two kinds:
+//!
+//! - `clone` (the default, [`clone`]): the backup of any instance matching `DRILL_CLONE_SOURCES`
+//!   (production included) is cloned into a throwaway instance, checked and destroyed; the
+//!   source is only read.
+//! - `inPlace`: the drill instance itself is overwritten, so only instances matching
+//!   `DRILL_ALLOWED_INSTANCES` (disposable ones), and only on editions that restore in place.
 //!
 //! A direct invocation is trusted because only IAM could deliver it (a Function URL request
-//! always arrives wrapped in an HTTP envelope). What it may touch is still limited: only
-//! instances matching `DRILL_ALLOWED_INSTANCES`, so a drill can never restore production.
+//! always arrives wrapped in an HTTP envelope); what it may touch is limited all the same.
+
+pub mod clone;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -15,15 +22,16 @@ use crate::callback::CallbackUrl;
 use crate::clock;
 use crate::job::{self, Job, JobReport};
 use crate::metrics;
-use crate::payload::{BackupRef, Object, PayloadError, Reason, RedisId, Region};
+use crate::payload::{BackupRef, Object, PayloadError, Reason, RedisId, Region, RestoreMode};
 use crate::state::AppState;
+use crate::tencent::ApiVersion;
 
 /// The fields a drill event may carry. `scheduleName` and `scheduledTime` (the scheduler's
 /// `<aws.scheduler.scheduled-time>`) name one scheduled run whatever its retries: they key the
 /// drill. `executionId` (`<aws.scheduler.execution-id>`) is new for every *attempt* (AWS documents
 /// it so), so it only keys drills that carry no schedule, and is logged for correlation.
 const FIELDS: &[&str] =
-    &["redisId", "backupId", "region", "callbackUrl", "reason", "executionId", "scheduleName", "scheduledTime"];
+    &["redisId", "backupId", "region", "callbackUrl", "reason", "mode", "executionId", "scheduleName", "scheduledTime"];
 
 /// A validated drill.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,6 +39,8 @@ pub struct DrillRequest {
     pub redis_id: RedisId,
     pub backup: BackupRef,
     pub region: Option<Region>,
+    /// `clone` unless the event says `inPlace`.
+    pub mode: RestoreMode,
     pub callback_url: Option<String>,
     pub reason: String,
     pub execution_id: Option<String>,
@@ -58,6 +68,10 @@ impl DrillRequest {
             backup: BackupRef::parse(object.optional_str("backupId")?.unwrap_or("latest"))
                 .map_err(invalid("backupId"))?,
             region: object.optional_str("region")?.map(Region::parse).transpose().map_err(invalid("region"))?,
+            mode: object
+                .optional_str("mode")?
+                .map_or(Ok(RestoreMode::Clone), RestoreMode::parse)
+                .map_err(invalid("mode"))?,
             callback_url: object.optional_str("callbackUrl")?.filter(|u| !u.is_empty()).map(str::to_owned),
             reason: Reason::parse(object.optional_str("reason")?.unwrap_or("scheduled DR drill"))
                 .map_err(invalid("reason"))?
@@ -97,12 +111,22 @@ pub async fn run(state: &Arc<AppState>, event: &Value, deadline: Option<Instant>
         .collect::<String>();
     match prepare(state, &raw).await {
         Ok(job) => {
-            let redis_id = job.redis_id.to_string();
-            let report = job::run(state, job, deadline).await;
-            if report.outcome != "handed-off" && report.outcome != "duplicate" {
-                emit(state, &redis_id, &report);
+            if job.mode == RestoreMode::Clone {
+                // Drill clones left by drills that died are removed first (a leaked clone is money).
+                let sweep = clone::sweep(state, &job.region, &job.redis_id).await;
+                let record = metrics::sweep_record(
+                    &state.config.metrics_namespace,
+                    job.redis_id.as_str(),
+                    sweep.destroyed,
+                    !sweep.failures.is_empty(),
+                    clock::unix_ms(),
+                );
+                metrics::emit(&state.metrics, record);
+                for failure in &sweep.failures {
+                    tracing::error!(audit = true, source = "drill", phase = "sweep", outcome = "failed", redis_id = %job.redis_id, detail = %failure, "an orphaned drill clone could not be removed");
+                }
             }
-            report.to_json()
+            run_job(state, job, deadline).await.to_json()
         }
         Err((code, message)) => {
             // `detail`, not `message`: the JSON formatter already writes the event's text as `message`.
@@ -119,27 +143,61 @@ pub async fn run(state: &Arc<AppState>, event: &Value, deadline: Option<Instant>
             );
             let mut report = JobReport::failed(code);
             report.outcome = "rejected";
-            emit(state, &redis_hint, &report);
+            emit(state, &redis_hint, &report, false);
             json!({"outcome": "rejected", "errorCode": code, "message": message})
         }
     }
 }
 
-fn emit(state: &AppState, redis_id: &str, report: &JobReport) {
-    let record = metrics::drill_record(&state.config.metrics_namespace, redis_id, report, clock::unix_ms());
+/// Runs a drill's job (its start, or a hand-off's continuation) and, once the drill has ended
+/// here, emits its metrics: a duplicate or a hand-off ends nothing.
+pub async fn run_job(state: &Arc<AppState>, job: Job, deadline: Option<Instant>) -> JobReport {
+    let redis_id = job.redis_id.to_string();
+    let clone = job.mode == RestoreMode::Clone;
+    let report = job::run(state, job, deadline).await;
+    if report.outcome != "handed-off" && report.outcome != "duplicate" {
+        emit(state, &redis_id, &report, clone);
+    }
+    report
+}
+
+fn emit(state: &AppState, redis_id: &str, report: &JobReport, clone: bool) {
+    let record = metrics::drill_record(&state.config.metrics_namespace, redis_id, report, clone, clock::unix_ms());
     metrics::emit(&state.metrics, record);
 }
 
 async fn prepare(state: &AppState, raw: &Value) -> Result<Job, (&'static str, String)> {
     let drill = DrillRequest::parse(raw).map_err(|e| ("InvalidDrill", e.to_string()))?;
-    if state.config.drill_allowed.is_empty() {
-        return Err(("DrillsDisabled", "DRILL_ALLOWED_INSTANCES is empty: drills are disabled".into()));
-    }
-    if !state.config.drill_allowed.allows(&drill.redis_id) {
-        return Err((
-            "InstanceNotAllowed",
-            format!("{} does not match DRILL_ALLOWED_INSTANCES: drills never touch other instances", drill.redis_id),
-        ));
+    match drill.mode {
+        RestoreMode::InPlace if state.config.drill_allowed.is_empty() => {
+            return Err((
+                "DrillsDisabled",
+                "DRILL_ALLOWED_INSTANCES is empty: in-place drills are disabled (clone drills use DRILL_CLONE_SOURCES)"
+                    .into(),
+            ));
+        }
+        RestoreMode::InPlace if !state.config.drill_allowed.allows(&drill.redis_id) => {
+            return Err((
+                "InstanceNotAllowed",
+                format!(
+                    "{} does not match DRILL_ALLOWED_INSTANCES: in-place drills never touch other instances",
+                    drill.redis_id
+                ),
+            ));
+        }
+        RestoreMode::Clone if state.tencent.version() != ApiVersion::V3 => {
+            return Err(("CloneRequiresApi3", "clone drills need Tencent API 3.0 (TENCENT_API_VERSION=3)".into()));
+        }
+        RestoreMode::Clone if state.config.drill_clone_sources.is_empty() => {
+            return Err(("DrillsDisabled", "DRILL_CLONE_SOURCES is empty: clone drills are disabled".into()));
+        }
+        RestoreMode::Clone if !state.config.drill_clone_sources.allows(&drill.redis_id) => {
+            return Err((
+                "InstanceNotAllowed",
+                format!("{} does not match DRILL_CLONE_SOURCES: clone drills read no other instances", drill.redis_id),
+            ));
+        }
+        RestoreMode::InPlace | RestoreMode::Clone => {}
     }
     let region = drill
         .region
@@ -167,7 +225,7 @@ async fn prepare(state: &AppState, raw: &Value) -> Result<Job, (&'static str, St
         redis_id: drill.redis_id,
         backup: drill.backup,
         region,
-        mode: crate::payload::RestoreMode::InPlace,
+        mode: drill.mode,
         point_in_time: None,
         reason: Some(drill.reason),
         callback_url,
@@ -188,8 +246,12 @@ mod tests {
         let d = DrillRequest::parse(&json!({"redisId": "crs-drill001"})).expect("valid");
         assert_eq!(d.backup, BackupRef::Latest);
         assert_eq!(d.reason, "scheduled DR drill");
-        assert_eq!((d.region, d.callback_url, d.execution_id), (None, None, None));
         assert_eq!(d.execution_key(), None);
+        assert_eq!((d.region, d.callback_url, d.execution_id), (None, None, None));
+        assert_eq!(d.mode, RestoreMode::Clone, "clone drills are the default kind");
+        let in_place = DrillRequest::parse(&json!({"redisId": "crs-drill001", "mode": "inPlace"})).expect("valid");
+        assert_eq!(in_place.mode, RestoreMode::InPlace);
+        assert!(DrillRequest::parse(&json!({"redisId": "crs-drill001", "mode": "swap"})).is_err());
     }
 
     #[test]
