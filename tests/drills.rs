@@ -473,3 +473,26 @@ async fn a_scheduler_retry_of_a_clone_drill_clones_once_and_is_not_a_failed_dril
     assert_eq!(drills.len(), 1, "the duplicate emits no drill record: {drills:?}");
     assert_eq!(drills[0]["DrillFailed"], 0);
 }
+
+#[tokio::test]
+async fn a_clone_drill_leaves_one_audit_line_with_source_backup_age_clone_timings_clean_up_and_outcome() {
+    let capture = common::logs::LogCapture::global();
+    let h = clone_harness(&[], |_| {}).await;
+    let report = handle_event(&h.state, clone_drill("clone-audit", None)).await;
+    assert_eq!(report["outcome"], "succeeded", "{report}");
+    let clone_id = report["cloneInstanceId"].as_str().expect("clone");
+    let logs = capture.text();
+    let lines: Vec<Value> = logs
+        .lines()
+        .filter(|l| l.contains(clone_id))
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["audit"] == true && v["source"] == "drill" && v["phase"] == "job")
+        .collect();
+    assert_eq!(lines.len(), 1, "one audit line per drill: {lines:?}");
+    let line = &lines[0];
+    assert_eq!((line["redis_id"].as_str(), line["backup_id"].as_str()), (Some(CLONE_SOURCE), Some(CLONE_BACKUP)));
+    assert_eq!((line["cleanup"].as_str(), line["outcome"].as_str()), (Some("purged"), Some("succeeded")));
+    for field in ["backup_age_seconds", "duration_seconds", "clone_instance_id", "delivery_id"] {
+        assert!(!line[field].is_null(), "{field} missing: {line}");
+    }
+}
