@@ -1,5 +1,5 @@
 //! The real `crs-restore` binary through the real Lambda runtime loop (a loopback Runtime API,
-//! `common::runtime_api`): what the runtime library itself logs.
+//! `common::runtime_api`): what reaches the handler, and what the runtime library itself logs.
 
 mod common;
 
@@ -23,6 +23,27 @@ async fn response(api: &RuntimeApi, id: &str) -> Value {
         Some(Answer::Response(body)) => serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}")),
         other => panic!("invocation {id} was not answered by the handler: {other:?}"),
     }
+}
+
+#[tokio::test]
+async fn a_direct_invocation_nested_ten_thousand_deep_gets_the_functions_own_json_error() {
+    let h = Harness::new(ApiVersion::V3).await;
+    let api = RuntimeApi::start().await;
+    let function = Function::spawn(&api, &moto_endpoint(), "INFO", &h.env);
+
+    let deep_array = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+    let deep_object = format!("{}null{}", r#"{"a":"#.repeat(10_000), "}".repeat(10_000));
+    for payload in [deep_array, deep_object] {
+        let answer = response(&api, &api.push(payload)).await;
+        assert_eq!(answer["error"]["code"], "MalformedJson", "{answer}");
+        let message = answer["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("recursion limit"), "{message}");
+    }
+    // The process is still serving, and ordinary events are unaffected.
+    let answer = response(&api, &api.push(r#"{"unexpected": true}"#)).await;
+    assert_eq!(answer["error"]["code"], "UnrecognizedEvent", "{answer}");
+    let logs = function.logs();
+    assert_eq!(logs.matches("unreadable event").count(), 2, "{logs}");
 }
 
 /// The most verbose `LogLevel` template.yaml offers (its `AllowedValues`).
