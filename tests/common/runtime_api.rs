@@ -95,11 +95,13 @@ impl RuntimeApi {
     pub async fn settle(&self, limit: Duration) {
         let end = tokio::time::Instant::now() + limit;
         while tokio::time::Instant::now() < end {
-            let inner = self.lock();
-            if inner.queue.is_empty() && inner.answers.len() == inner.next {
+            let settled = {
+                let inner = self.lock();
+                inner.queue.is_empty() && inner.answers.len() == inner.next
+            };
+            if settled {
                 return;
             }
-            drop(inner);
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
