@@ -157,6 +157,7 @@ write_env "CRS_RESTORE_URL=$URL" "${STACK_ENV[@]}"
 cat <<BLOCK
 
 crs-restore is listening at $URL (sandbox $SANDBOX, moto $MOTO, Tencent API $API_VERSION).
+Tencent API 3.0 is the default: Tencent took Redis API 2.0 fully offline on its public cloud on 2023-01-01.
 Paste this to send a signed restore request (it signs when pasted, so it never goes stale):
 
 BODY='{"redisId":"crs-izbob1wh","backupId":"e824aecc-ef5e-11e6-a2c7-525400082493","reason":"make run demo"}'
