@@ -98,19 +98,12 @@ pub fn twin_request(
 pub struct Plan {
     pub source: InstanceDetail,
     pub request: CloneRequest,
+    /// The backup as listed (`None` for a point in time).
     pub backup: Option<ResolvedBackup>,
-    /// The second-level backup id for a point in time.
+    /// The backup the clone starts from (for a point in time, the second-level backup's id).
     pub backup_id: String,
     pub point_in_time: Option<PointInTime>,
     pub price: Option<Price>,
-}
-
-impl PartialEq for Plan {
-    fn eq(&self, other: &Self) -> bool {
-        self.source.id == other.source.id
-            && self.request.name == other.request.name
-            && self.backup_id == other.backup_id
-    }
 }
 
 /// A clone that was bought.
