@@ -8,7 +8,7 @@
 #
 # Env: PROFILE=release builds with --release; TENCENT_API_VERSION=3|2 (default 3: Tencent took
 # Redis API 2.0 offline on its public cloud on 2023-01-01; 2 stays for private TCE clouds).
-# The running stack is described in .run/local.env (sourceable shell assignments).
+# The running stack is described in .run/local.env (exported shell variables: source it).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -129,20 +129,14 @@ FN_ENV=(
 	"CALLBACK_ALLOW_LOOPBACK=true"
 )
 write_env() {
-	{
-		echo "# Written by scripts/run-local.sh; describes the running local stack. Source it."
-		local kv
-		for kv in "$@"; do
-			printf '%s=%q\n' "${kv%%=*}" "${kv#*=}"
-		done
-	} >"$LOCAL_ENV.tmp"
-	mv "$LOCAL_ENV.tmp" "$LOCAL_ENV"
+	write_env_file "$LOCAL_ENV" "$BIN_DIR" "$@"
 }
 STACK_ENV=(
 	"MOTO_ENDPOINT=$MOTO"
 	"SANDBOX_URL=$SANDBOX"
 	"SIGNING_KEY_ID=local-dev"
 	"SIGNING_KEY=$SIGNING_KEY"
+	"CRS_RESTORE_SIGNING_KEY=$SIGNING_KEY"
 	"SIGNING_KEY_HEX=$SIGNING_KEY_HEX"
 	"CALLBACK_SECRET=$CALLBACK_SECRET"
 	"${FN_ENV[@]}"
@@ -163,6 +157,7 @@ write_env "CRS_RESTORE_URL=$URL" "${STACK_ENV[@]}"
 cat <<BLOCK
 
 crs-restore is listening at $URL (sandbox $SANDBOX, moto $MOTO, Tencent API $API_VERSION).
+Tencent API 3.0 is the default: Tencent took Redis API 2.0 fully offline on its public cloud on 2023-01-01.
 Paste this to send a signed restore request (it signs when pasted, so it never goes stale):
 
 BODY='{"redisId":"crs-izbob1wh","backupId":"e824aecc-ef5e-11e6-a2c7-525400082493","reason":"make run demo"}'

@@ -33,6 +33,9 @@ pub struct Audit {
     pub backup_age_seconds: Option<i64>,
     /// Drill clones: how the clean-up went.
     pub cleanup: Option<String>,
+    /// When RestoreInstance was sent and when the task was seen to end (RFC 3339, UTC; jobs).
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
 }
 
 impl Audit {
@@ -75,6 +78,8 @@ impl Audit {
             duration_seconds = self.duration_seconds,
             backup_age_seconds = self.backup_age_seconds,
             cleanup = self.cleanup.as_deref(),
+            started_at = self.started_at.as_deref(),
+            finished_at = self.finished_at.as_deref(),
             request_id = self.request_id.as_deref(),
             source_ip = self.source_ip.as_deref(),
             latency_ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX),

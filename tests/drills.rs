@@ -18,8 +18,11 @@ async fn drill_harness(api: ApiVersion, allowed: &str) -> Harness {
     h
 }
 
+/// The in-place fixture as one scheduled run of its own (the drill key is the schedule's name
+/// and time, so each test's runs are told apart from the others' in the shared log capture).
 fn drill_event(execution_id: &str, callback: Option<&str>) -> Value {
     let mut ev = fixture("drill-in-place.json");
+    ev["drill"]["scheduleName"] = format!("sched-{execution_id}").into();
     ev["drill"]["executionId"] = execution_id.into();
     ev["drill"]["callbackUrl"] = callback.unwrap_or("").into();
     ev
@@ -85,10 +88,16 @@ for_both_apis! {
 
     async fn a_scheduler_retry_with_a_new_execution_id_restores_once_and_is_not_a_failed_drill(api: ApiVersion) {
         let h = drill_harness(api, "crs-drill*").await;
-        let first = handle_event(&h.state, drill_event("attempt-1", None)).await;
+        // One scheduled run, two attempts: the same schedule and time, a new execution id.
+        let attempt = |id: &str| {
+            let mut ev = drill_event(id, None);
+            ev["drill"]["scheduleName"] = "weekly-drill".into();
+            ev
+        };
+        let first = handle_event(&h.state, attempt("attempt-1")).await;
         assert_eq!(first["outcome"], "succeeded", "{first}");
         // AWS gives every attempt a new execution id; the schedule and its time stay the same.
-        let retry = handle_event(&h.state, drill_event("attempt-2", None)).await;
+        let retry = handle_event(&h.state, attempt("attempt-2")).await;
         assert_eq!(retry["outcome"], "duplicate", "{retry}");
         assert_eq!(h.sandbox.restores_started("crs-drill001"), 1);
         let metrics = h.metric_records();
@@ -195,6 +204,7 @@ async fn clone_harness(
 
 fn clone_drill(execution_id: &str, callback: Option<&str>) -> Value {
     let mut ev = fixture("drill.json");
+    ev["drill"]["scheduleName"] = format!("sched-{execution_id}").into();
     ev["drill"]["redisId"] = CLONE_SOURCE.into();
     ev["drill"]["executionId"] = execution_id.into();
     ev["drill"]["callbackUrl"] = callback.unwrap_or("").into();
@@ -300,7 +310,7 @@ async fn a_drill_clone_is_pay_as_you_go_tagged_as_a_drill_and_named_for_one_and_
     let tags = clone["tags"].as_array().expect("tags");
     let has = |k: &str, v: &str| tags.iter().any(|t| t["key"] == k && t["value"] == v);
     assert!(
-        has("crs-restore:drill", "crs-restore-drill@2026-11-30T03:00:00Z") && has("crs-restore:source", CLONE_SOURCE),
+        has("crs-restore:drill", "sched-clone-nopurge@2026-11-30T03:00:00Z") && has("crs-restore:source", CLONE_SOURCE),
         "{tags:?}"
     );
     assert!(clone["name"].as_str().is_some_and(|n| n.starts_with(&format!("{CLONE_SOURCE}-name-drill-"))), "{clone}");
@@ -465,8 +475,13 @@ async fn clone_drills_read_only_the_sources_they_are_given_and_need_api_3() {
 #[tokio::test]
 async fn a_scheduler_retry_of_a_clone_drill_clones_once_and_is_not_a_failed_drill() {
     let h = clone_harness(&[], |_| {}).await;
-    assert_eq!(handle_event(&h.state, clone_drill("attempt-1", None)).await["outcome"], "succeeded");
-    let retry = handle_event(&h.state, clone_drill("attempt-2", None)).await;
+    let attempt = |id: &str| {
+        let mut ev = clone_drill(id, None);
+        ev["drill"]["scheduleName"] = "weekly-clone-drill".into();
+        ev
+    };
+    assert_eq!(handle_event(&h.state, attempt("attempt-1")).await["outcome"], "succeeded");
+    let retry = handle_event(&h.state, attempt("attempt-2")).await;
     assert_eq!(retry["outcome"], "duplicate", "{retry}");
     assert_eq!(h.sandbox.clones_started(CLONE_SOURCE), 1);
     let (drills, _) = drill_metrics(&h);
@@ -492,7 +507,39 @@ async fn a_clone_drill_leaves_one_audit_line_with_source_backup_age_clone_timing
     let line = &lines[0];
     assert_eq!((line["redis_id"].as_str(), line["backup_id"].as_str()), (Some(CLONE_SOURCE), Some(CLONE_BACKUP)));
     assert_eq!((line["cleanup"].as_str(), line["outcome"].as_str()), (Some("purged"), Some("succeeded")));
-    for field in ["backup_age_seconds", "duration_seconds", "clone_instance_id", "delivery_id"] {
+    for field in
+        ["backup_age_seconds", "duration_seconds", "clone_instance_id", "delivery_id", "started_at", "finished_at"]
+    {
         assert!(!line[field].is_null(), "{field} missing: {line}");
     }
+}
+
+#[tokio::test]
+async fn a_successful_drills_audit_line_carries_backup_age_task_start_end_and_recovery_time() {
+    let capture = common::logs::LogCapture::global();
+    let h = drill_harness(ApiVersion::V3, "crs-drill*").await;
+    let report = handle_event(&h.state, drill_event("exec-audit-times", None)).await;
+    assert_eq!(report["outcome"], "succeeded", "{report}");
+
+    let audits: Vec<Value> = capture
+        .text()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["audit"] == true && v["delivery_id"] == "drill-sched-exec-audit-times@2026-11-30T03:00:00Z")
+        .collect();
+    assert_eq!(audits.len(), 1, "{audits:?}");
+    let line = &audits[0];
+    assert_eq!((line["source"].as_str(), line["outcome"].as_str()), (Some("drill"), Some("succeeded")), "{line}");
+    assert_eq!(line["backup_id"], "33333333-3333-4333-8333-333333333333", "{line}");
+    for field in ["backup_age_seconds", "task_id", "duration_seconds"] {
+        assert!(line[field].is_number(), "the audit line lacks {field}: {line}");
+    }
+    // The same instants the report and the callback events carry.
+    assert_eq!(line["started_at"], report["startedAt"], "{line}");
+    assert_eq!(line["finished_at"], report["finishedAt"], "{line}");
+    let parse = |v: &Value| {
+        let text = v.as_str().unwrap_or_else(|| panic!("an RFC 3339 time: {line}"));
+        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).expect("RFC 3339")
+    };
+    assert!(parse(&line["started_at"]) <= parse(&line["finished_at"]), "{line}");
 }

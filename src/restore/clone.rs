@@ -103,19 +103,12 @@ pub fn twin_request(
 pub struct Plan {
     pub source: InstanceDetail,
     pub request: CloneRequest,
+    /// The backup as listed (`None` for a point in time).
     pub backup: Option<ResolvedBackup>,
-    /// The second-level backup id for a point in time.
+    /// The backup the clone starts from (for a point in time, the second-level backup's id).
     pub backup_id: String,
     pub point_in_time: Option<PointInTime>,
     pub price: Option<Price>,
-}
-
-impl PartialEq for Plan {
-    fn eq(&self, other: &Self) -> bool {
-        self.source.id == other.source.id
-            && self.request.name == other.request.name
-            && self.backup_id == other.backup_id
-    }
 }
 
 /// A clone that was bought.
@@ -129,6 +122,15 @@ pub struct Started {
     pub backup_start_time: Option<String>,
     pub point_in_time: Option<PointInTime>,
     /// Found by its delivery tag after CloneInstances' answer was lost.
+    pub reconciled: bool,
+}
+
+/// What [`buy`] got: the clone's id, and how it is known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bought {
+    pub instance_id: String,
+    /// `None` when the answer was lost and the clone was found by its delivery tag.
+    pub deal_id: Option<String>,
     pub reconciled: bool,
 }
 
@@ -265,8 +267,10 @@ pub async fn find_by_tag(
     last
 }
 
-/// Buys the clone, exactly once: a failed purchase is never retried (only a rejection of the API
-/// keys, which bought nothing, is retried once after re-reading them). When the answer is lost
+/// Buys the clone, exactly once: a failed purchase is never retried. The one re-send is when
+/// Tencent refused the API keys themselves (the request was not authenticated or authorized, so
+/// nothing can have been bought) and the keys have since changed in Secrets Manager. The caller
+/// must have claimed the delivery first (`handler::once`, the job's own claim). When the answer is lost
 /// after sending, the clone is looked for by its delivery tag; found, it is the clone; not found,
 /// the outcome is unknown and the caller is told which tag to search for.
 pub async fn buy(
@@ -275,7 +279,7 @@ pub async fn buy(
     region: &Region,
     request: CloneRequest,
     audit: &mut Audit,
-) -> Result<(String, Option<String>, bool), RestoreError> {
+) -> Result<Bought, RestoreError> {
     let source = RedisId::parse(&request.source_id).map_err(RestoreError::Configuration)?;
     let tag = request
         .tags
@@ -290,11 +294,11 @@ pub async fn buy(
     })
     .await;
     match bought {
-        Ok(deal) => Ok((deal.instance_id, deal.deal_id, false)),
+        Ok(deal) => Ok(Bought { instance_id: deal.instance_id, deal_id: deal.deal_id, reconciled: false }),
         Err(err) if err.outcome_unknown() => {
             tracing::warn!(tag = %format!("{}={}", tag.key, tag.value), error = %err.message(), "CloneInstances outcome unknown; looking for the clone by its tag");
             match find_by_tag(state, &creds, region, &tag).await {
-                Ok(Some(found)) => Ok((found.id, None, true)),
+                Ok(Some(found)) => Ok(Bought { instance_id: found.id, deal_id: None, reconciled: true }),
                 Ok(None) => Err(RestoreError::CloneOutcomeUnknown { tag: format!("{}={}", tag.key, tag.value) }),
                 Err(e) => {
                     tracing::warn!(error = %e, "looking for the clone by its tag failed");
@@ -407,7 +411,7 @@ pub async fn purchase(
     audit: &mut Audit,
 ) -> Result<Started, RestoreError> {
     let name = plan.request.name.clone();
-    let (instance_id, deal_id, reconciled) = buy(state, creds, region, plan.request, audit).await?;
+    let Bought { instance_id, deal_id, reconciled } = buy(state, creds, region, plan.request, audit).await?;
     audit.clone_instance_id = Some(instance_id.clone());
     Ok(Started {
         instance_id,

@@ -36,7 +36,7 @@ pub struct ResolvedBackup {
     pub start_time: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub enum Outcome {
     /// In place: RestoreInstance started this task.
     Started { task_id: TaskId, backup: ResolvedBackup },
