@@ -54,6 +54,12 @@ pub enum RestoreError {
         "an earlier attempt of this delivery sent RestoreInstance and its outcome is unknown; check the instance's task list before restoring again (with a new delivery id)"
     )]
     OutcomeUnknown,
+    /// A status query for a delivery this key never sent (or that does not exist, or is forgotten).
+    #[error("no delivery with this id was sent with this key (or it is older than IDEMPOTENCY_TTL_SECONDS)")]
+    DeliveryNotFound,
+    /// The outcome of RestoreInstance is unknown, and Tencent's task list did not settle it.
+    #[error("{cause}; {explanation}")]
+    Unreconciled { cause: Box<RestoreError>, candidates: Option<Vec<i64>>, explanation: String },
     #[error(transparent)]
     IdempotencyUnavailable(#[from] StoreError),
     #[error(transparent)]
@@ -77,6 +83,8 @@ impl RestoreError {
             Self::Configuration(_) => 500,
             Self::AsyncInvoke(_) | Self::IdempotencyUnavailable(_) => 503,
             Self::DuplicateInProgress | Self::OutcomeUnknown => 409,
+            Self::DeliveryNotFound => 404,
+            Self::Unreconciled { cause, .. } => cause.status(),
             Self::IdempotencyKeyReuse => 422,
             Self::Signature(_) => 401,
             Self::Forbidden { .. } => 403,
@@ -121,6 +129,8 @@ impl RestoreError {
             Self::DuplicateInProgress => "DuplicateInProgress",
             Self::IdempotencyKeyReuse => "IdempotencyKeyReuse",
             Self::OutcomeUnknown => "OutcomeUnknown",
+            Self::DeliveryNotFound => "DeliveryNotFound",
+            Self::Unreconciled { cause, .. } => return cause.code(),
             Self::IdempotencyUnavailable(_) => "IdempotencyUnavailable",
             Self::Secrets(SecretsError::NotFound { .. }) => "SecretNotFound",
             Self::Secrets(SecretsError::Unavailable { .. }) => "SecretsUnavailable",
@@ -146,6 +156,7 @@ impl RestoreError {
             Self::Tencent(TencentError::Api { failure: Failure::AuthFailure, name, message, .. }) => format!(
                 "Tencent rejected the function's API credentials or permissions, also after re-reading them: the function's configuration is wrong ({name}: {message})"
             ),
+            Self::Unreconciled { cause, explanation, .. } => format!("{}; {explanation}", cause.message()),
             Self::Tencent(e) if e.outcome_unknown() => {
                 format!("{e}: the restore may have started; check the instance's task list before retrying")
             }
@@ -155,11 +166,16 @@ impl RestoreError {
 
     /// Whether a restore may have started although this error was returned.
     pub fn outcome_unknown(&self) -> bool {
-        matches!(self, Self::Tencent(t) if t.outcome_unknown())
+        match self {
+            Self::Unreconciled { cause, .. } => cause.outcome_unknown(),
+            Self::Tencent(t) => t.outcome_unknown(),
+            _ => false,
+        }
     }
 
     fn tencent_code(&self) -> Option<Value> {
         match self {
+            Self::Unreconciled { cause, .. } => cause.tencent_code(),
             Self::Tencent(TencentError::Api { code, .. }) => Some(code.to_json()),
             _ => None,
         }
@@ -171,6 +187,9 @@ impl RestoreError {
             error["tencentCode"] = code;
         }
         let mut body = json!({ "error": error });
+        if let Self::Unreconciled { candidates: Some(ids), .. } = self {
+            body["candidates"] = ids.clone().into();
+        }
         if let Some(id) = delivery_id {
             body["deliveryId"] = id.into();
         }
@@ -278,5 +297,21 @@ mod tests {
         assert_eq!(RestoreError::UnsupportedMediaType.status(), 415);
         assert_eq!(RestoreError::Signature(SignatureError::NoMatch).status(), 401);
         assert_eq!(RestoreError::Secrets(SecretsError::NotFound { id: "x".into() }).status(), 503);
+        assert_eq!(RestoreError::DeliveryNotFound.to_response(None).status, 404);
+    }
+
+    #[test]
+    fn an_unreconciled_outcome_keeps_its_cause_and_lists_the_candidates() {
+        let timeout = RestoreError::Tencent(TencentError::Timeout { action: "RestoreInstance", seconds: 10 });
+        let e = RestoreError::Unreconciled {
+            cause: Box::new(timeout),
+            candidates: Some(vec![3, 4]),
+            explanation: "two tasks".into(),
+        };
+        let r = e.to_response(Some("msg_1"));
+        assert_eq!((r.status, e.code().as_str()), (504, "TencentTimeout"));
+        assert_eq!(r.body["candidates"], json!([3, 4]));
+        assert!(e.outcome_unknown());
+        assert!(r.body["error"]["message"].as_str().unwrap_or_default().ends_with("; two tasks"));
     }
 }

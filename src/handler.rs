@@ -19,6 +19,7 @@ use crate::event::{BodyError, HttpRequest, HttpResponse, Incoming};
 use crate::idempotency::{Claim, Key, StoredResponse};
 use crate::job::{self, Job};
 use crate::payload::{BackupRef, RestoreRequest};
+use crate::query::record::{self as query_record, DeliveryRecord};
 use crate::restore::{self, Outcome, Target};
 use crate::signature::{self, SignedHeaders};
 use crate::state::AppState;
@@ -75,9 +76,18 @@ pub async fn handle_http(state: &Arc<AppState>, req: HttpRequest, deadline: Opti
     audit.request_id.clone_from(&req.request_id);
     audit.source_ip.clone_from(&req.source_ip);
     let result = match admit(state, &req, &mut audit).await {
-        Ok(admitted) => {
+        Ok(Admission::Restore(admitted)) => {
             let key = Key::new("webhook", &admitted.delivery_id, &req.body);
-            once(state, &key, deadline, run(state, admitted, &mut audit)).await
+            let delivery_id = admitted.delivery_id.clone();
+            match once(state, &key, deadline, run(state, *admitted, &mut audit)).await {
+                // A replay of a delivery whose answer was lost: the task list may know by now.
+                Err(RestoreError::OutcomeUnknown) => crate::query::reconcile::on_replay(state, &delivery_id).await,
+                other => other,
+            }
+        }
+        // Queries are reads: never claimed, so a query's own webhook-id may be anything.
+        Ok(Admission::Query(query, key)) => {
+            crate::query::answer(state, query, &key, &mut audit, deadline).await.map(|r| (r, "queried"))
         }
         Err(err) => Err(err),
     };
@@ -145,6 +155,12 @@ pub async fn once(
     result
 }
 
+/// What a verified request asks for.
+enum Admission {
+    Restore(Box<Admitted>),
+    Query(crate::query::Query, crate::auth::KeyConfig),
+}
+
 /// A verified, authorized, validated request, ready to run.
 struct Admitted {
     delivery_id: String,
@@ -157,7 +173,7 @@ struct Admitted {
 }
 
 /// A Standard Webhooks request: verified on raw bytes, then parsed and authorized.
-async fn admit(state: &AppState, req: &HttpRequest, audit: &mut Audit) -> Result<Admitted, RestoreError> {
+async fn admit(state: &AppState, req: &HttpRequest, audit: &mut Audit) -> Result<Admission, RestoreError> {
     if !req.method.eq_ignore_ascii_case("POST") {
         return Err(RestoreError::MethodNotAllowed(req.method.chars().take(16).collect()));
     }
@@ -177,6 +193,10 @@ async fn admit(state: &AppState, req: &HttpRequest, audit: &mut Audit) -> Result
     audit.delivery_id = Some(delivery_id.clone());
     audit.key_id = Some(verified.key.id.clone());
 
+    if crate::query::Query::is_query(&req.body) {
+        let query = crate::query::Query::parse(&req.body)?;
+        return Ok(Admission::Query(query, verified.key.clone()));
+    }
     let request = RestoreRequest::parse(&req.body)?;
     audit.redis_id = Some(request.redis_id.clone());
     audit.reason = request.reason.as_ref().map(|r| r.as_str().to_owned());
@@ -209,7 +229,7 @@ async fn admit(state: &AppState, req: &HttpRequest, audit: &mut Audit) -> Result
         None if request.wait_for_completion => return Err(RestoreError::WaitWithoutCallback),
         None => None,
     };
-    Ok(Admitted {
+    Ok(Admission::Restore(Box::new(Admitted {
         delivery_id,
         caller: verified.key.id.clone(),
         target: Target { redis_id: request.redis_id, backup: request.backup, region },
@@ -217,7 +237,7 @@ async fn admit(state: &AppState, req: &HttpRequest, audit: &mut Audit) -> Result
         callback,
         wait: request.wait_for_completion,
         dry_run: request.dry_run,
-    })
+    })))
 }
 
 /// Runs an admitted request: now, or as an asynchronous job when there is a callback.
@@ -227,6 +247,17 @@ async fn run(
     audit: &mut Audit,
 ) -> Result<(HttpResponse, &'static str), RestoreError> {
     let Admitted { delivery_id, caller, target, reason, callback, wait, dry_run } = admitted;
+    // Recorded before anything starts, so a status query sees the delivery from `accepted` on.
+    let mut record = DeliveryRecord::new(
+        "webhook",
+        &delivery_id,
+        &caller,
+        &target.redis_id,
+        &target.region,
+        &String::from(target.backup.clone()),
+    );
+    record.asynchronous = callback.is_some();
+    query_record::save(state, &record).await;
     if let Some(callback_url) = callback {
         let job = Job {
             delivery_id: delivery_id.clone(),
@@ -243,12 +274,44 @@ async fn run(
             watch: None,
             slack: None,
         };
-        state.invoker.dispatch(state, job).await?;
+        if let Err(e) = state.invoker.dispatch(state, job).await {
+            let err = RestoreError::from(e);
+            record.failed(err.to_response(None).body["error"].clone());
+            query_record::save(state, &record).await;
+            return Err(err);
+        }
         let body = json!({"status": "accepted", "deliveryId": delivery_id});
         return Ok((HttpResponse::json(202, body), "accepted"));
     }
 
-    let outcome = restore::execute(state, &target, dry_run, audit).await?;
+    let outcome = match restore::execute(state, &target, dry_run, audit).await {
+        Ok(outcome) => outcome,
+        Err(err) if err.outcome_unknown() => {
+            // The answer was lost: before saying so, ask Tencent's task list.
+            if let Some(id) = &audit.backup_id {
+                record.backup = id.to_string();
+            }
+            record.unknown();
+            query_record::save(state, &record).await;
+            return crate::query::reconcile::on_lost_answer(state, &mut record, err).await;
+        }
+        Err(err) => {
+            record.failed(err.to_response(None).body["error"].clone());
+            query_record::save(state, &record).await;
+            return Err(err);
+        }
+    };
+    match &outcome {
+        Outcome::Started { task_id, backup } => {
+            record.backup = backup.id.to_string();
+            record.started(*task_id, crate::clock::unix_ms());
+        }
+        Outcome::DryRunOk { backup, .. } => {
+            record.backup = backup.id.to_string();
+            record.stage = crate::query::record::Stage::DryRunOk;
+        }
+    }
+    query_record::save(state, &record).await;
     Ok(match outcome {
         Outcome::Started { task_id, backup } => {
             let mut body = json!({

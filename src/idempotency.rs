@@ -79,6 +79,12 @@ pub struct Key {
 }
 
 impl Key {
+    /// The key of an existing claim, for recording its outcome later (the payload is not
+    /// needed to settle a claim, only to take one).
+    pub fn settle_only(source: &str, delivery_id: &str) -> Self {
+        Self { id: format!("{source}#{delivery_id}"), payload_hash: String::new() }
+    }
+
     /// `source` is `webhook`, `slack`, `drill` or `job`; `payload` the bytes that must match.
     pub fn new(source: &str, delivery_id: &str, payload: &[u8]) -> Self {
         Self { id: format!("{source}#{delivery_id}"), payload_hash: hex::encode(Sha256::digest(payload)) }
@@ -115,12 +121,12 @@ pub struct Store(Backend);
 #[derive(Debug)]
 enum Backend {
     Dynamo { client: SdkClient<aws_sdk_dynamodb::Client>, table: String, ttl: Duration },
-    Memory { records: Mutex<HashMap<String, Record>>, ttl: Duration },
+    Memory { records: Mutex<HashMap<String, Record>>, documents: Mutex<HashMap<String, (Value, i64)>>, ttl: Duration },
 }
 
 impl Store {
     pub fn memory(ttl: Duration) -> Self {
-        Self(Backend::Memory { records: Mutex::default(), ttl })
+        Self(Backend::Memory { records: Mutex::default(), documents: Mutex::default(), ttl })
     }
 
     pub fn dynamodb(client: impl Into<SdkClient<aws_sdk_dynamodb::Client>>, table: String, ttl: Duration) -> Self {
@@ -130,7 +136,7 @@ impl Store {
     /// Claims `key` until `in_progress_until_ms` (the holder's deadline, unix ms).
     pub async fn claim(&self, key: &Key, in_progress_until_ms: i64, now_ms: i64) -> Result<Claim, StoreError> {
         match &self.0 {
-            Backend::Memory { records, ttl } => {
+            Backend::Memory { records, ttl, .. } => {
                 let mut records = records.lock().unwrap_or_else(|p| p.into_inner());
                 records.retain(|_, r| r.expires_at_ms > now_ms);
                 if let Some(existing) = records.get(&key.id) {
@@ -247,6 +253,71 @@ impl Store {
         }
     }
 
+    /// Stores a JSON document under `id` (an id space of its own, `doc#` + id, apart from the
+    /// claims), replacing any earlier one, forgotten after the same TTL as claims. Used for what
+    /// status queries read about a delivery; never consulted by a claim.
+    pub async fn put_document(&self, id: &str, document: &Value, now_ms: i64) -> Result<(), StoreError> {
+        let id = format!("doc#{id}");
+        match &self.0 {
+            Backend::Memory { documents, ttl, .. } => {
+                let expires = now_ms.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX));
+                let mut documents = documents.lock().unwrap_or_else(|p| p.into_inner());
+                documents.retain(|_, (_, until)| *until > now_ms);
+                documents.insert(id, (document.clone(), expires));
+                Ok(())
+            }
+            Backend::Dynamo { client, table, ttl } => {
+                let expiration = now_ms / 1000 + i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 2);
+                client
+                    .get()
+                    .await
+                    .put_item()
+                    .table_name(table)
+                    .item("id", AttributeValue::S(id))
+                    .item("document", AttributeValue::S(document.to_string()))
+                    .item("expiration", AttributeValue::N(expiration.to_string()))
+                    .send()
+                    .await
+                    .map(drop)
+                    .map_err(|e| dynamo_error(&e))
+            }
+        }
+    }
+
+    /// The document stored under `id`, if any and not expired.
+    pub async fn get_document(&self, id: &str, now_ms: i64) -> Result<Option<Value>, StoreError> {
+        let id = format!("doc#{id}");
+        match &self.0 {
+            Backend::Memory { documents, .. } => {
+                let documents = documents.lock().unwrap_or_else(|p| p.into_inner());
+                Ok(documents.get(&id).filter(|(_, until)| *until > now_ms).map(|(doc, _)| doc.clone()))
+            }
+            Backend::Dynamo { client, table, .. } => {
+                let out = client
+                    .get()
+                    .await
+                    .get_item()
+                    .table_name(table)
+                    .key("id", AttributeValue::S(id))
+                    .consistent_read(true)
+                    .send()
+                    .await
+                    .map_err(|e| dynamo_error(&e))?;
+                let Some(item) = out.item else { return Ok(None) };
+                // TTL deletion is lazy: an expired item may still be there.
+                let expired = item
+                    .get("expiration")
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|v| v.parse::<i64>().ok())
+                    .is_some_and(|s| s.saturating_mul(1000) <= now_ms);
+                if expired {
+                    return Ok(None);
+                }
+                Ok(item.get("document").and_then(|v| v.as_s().ok()).and_then(|raw| serde_json::from_str(raw).ok()))
+            }
+        }
+    }
+
     async fn read(&self, key: &Key) -> Result<Option<Record>, StoreError> {
         let Backend::Dynamo { client, table, .. } = &self.0 else {
             return Ok(None);
@@ -320,6 +391,17 @@ mod tests {
         assert_eq!(store.claim(&k, 30_000, 7_000).await, Ok(Claim::Claimed));
         store.mark_outcome_unknown(&k).await.expect("mark");
         assert_eq!(store.claim(&k, 90_000, 80_000).await, Ok(Claim::OutcomeUnknown));
+    }
+
+    #[tokio::test]
+    async fn documents_are_stored_apart_from_claims_and_expire_with_the_ttl() {
+        let store = Store::memory(Duration::from_secs(10));
+        let k = key("{}");
+        store.put_document("webhook#msg_1", &json!({"phase": "accepted"}), 1_000).await.expect("put");
+        assert_eq!(store.claim(&k, 10_000, 1_000).await, Ok(Claim::Claimed), "a document is not a claim");
+        assert_eq!(store.get_document("webhook#msg_1", 2_000).await, Ok(Some(json!({"phase": "accepted"}))));
+        assert_eq!(store.get_document("webhook#msg_2", 2_000).await, Ok(None));
+        assert_eq!(store.get_document("webhook#msg_1", 11_000).await, Ok(None));
     }
 
     #[test]

@@ -16,6 +16,7 @@ use crate::clock::{claim_window, rfc3339_ms, unix_ms, unix_now};
 use crate::error::RestoreError;
 use crate::idempotency::{Claim, Key, StoredResponse};
 use crate::payload::{BackupId, BackupRef, RedisId, Region};
+use crate::query::record::{self, DeliveryRecord, Stage};
 use crate::restore::{self, Outcome, Target, WaitEnd};
 use crate::state::AppState;
 use crate::tencent::TaskStatus;
@@ -235,6 +236,9 @@ async fn start(
     let started_ms = unix_ms();
     match restore::execute(state, &target, job.dry_run, audit).await {
         Err(err) => {
+            let error = error_json(&err);
+            let unknown = err.outcome_unknown();
+            note(state, job, |r| if unknown { r.unknown() } else { r.failed(error) }).await;
             // A restore whose outcome is unknown may be running: that is a failure to report,
             // not a rejection the caller can simply correct and retry.
             let kind = if err.outcome_unknown() { "restore.failed" } else { "restore.rejected" };
@@ -250,6 +254,7 @@ async fn start(
             report
         }
         Ok(Outcome::DryRunOk { backup, instance_name: _ }) => {
+            note(state, job, |r| r.stage = Stage::DryRunOk).await;
             let mut report = JobReport::new("dry-run-ok");
             report.backup_id = Some(backup.id.to_string());
             report.backup_start_time.clone_from(&backup.start_time);
@@ -261,6 +266,12 @@ async fn start(
             report
         }
         Ok(Outcome::Started { task_id, backup }) => {
+            let backup_id = backup.id.to_string();
+            note(state, job, |r| {
+                r.backup = backup_id;
+                r.started(task_id, started_ms);
+            })
+            .await;
             let mut report = JobReport::new("started");
             report.started_at_ms = Some(started_ms);
             report.task_id = Some(task_id);
@@ -328,11 +339,21 @@ async fn follow(
         WaitEnd::Finished(TaskStatus::Succeeded) => {
             event.kind = "restore.succeeded".into();
             report.outcome = "succeeded";
+            note(state, job, |r| {
+                r.stage = Stage::Succeeded;
+                r.finished_at_ms = Some(finished_ms);
+            })
+            .await;
         }
         WaitEnd::Finished(_) => {
             report.error_code = Some("RestoreTaskFailed".into());
-            event.error =
-                Some(json!({"code": "RestoreTaskFailed", "message": "Tencent reports the restore task as failed"}));
+            let error = json!({"code": "RestoreTaskFailed", "message": "Tencent reports the restore task as failed"});
+            note(state, job, |r| {
+                r.finished_at_ms = Some(finished_ms);
+                r.failed(error.clone());
+            })
+            .await;
+            event.error = Some(error);
         }
         WaitEnd::TimedOut { last_error } => {
             report.error_code = Some("WaitTimeout".into());
@@ -366,6 +387,24 @@ async fn follow(
     report.duration_seconds = Some(duration);
     notify(state, job, &event, deadline, &mut report).await;
     report
+}
+
+/// Moves the delivery's record (what status queries read) on; creates it for sources that
+/// have none yet (Slack, drills).
+async fn note(state: &AppState, job: &Job, change: impl FnOnce(&mut DeliveryRecord)) {
+    let base = || {
+        let mut r = DeliveryRecord::new(
+            &job.source,
+            &job.delivery_id,
+            &job.caller,
+            &job.redis_id,
+            &job.region,
+            &String::from(job.backup.clone()),
+        );
+        r.asynchronous = true;
+        r
+    };
+    record::update(state, &job.source, &job.delivery_id, base, change).await;
 }
 
 fn base_event(job: &Job, kind: &str) -> CallbackEvent {

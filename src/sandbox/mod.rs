@@ -39,6 +39,7 @@ pub use config::{DEMO_SECRET_ID, DEMO_SECRET_KEY, SandboxConfig, SandboxCredenti
 pub use faults::{Fault, FaultKind};
 
 use conn::{Connection, CuttableListener};
+pub use state::SandboxTaskKind;
 use state::State;
 
 /// What every handler shares. Credentials and tolerance never change, so they live outside the lock.
@@ -158,6 +159,20 @@ impl Sandbox {
         if !self.shared.lock().fail_next_task(redis_id) {
             tracing::warn!(redis_id, "fail_next_task: no such instance");
         }
+    }
+
+    /// Adds a task that did not come through RestoreInstance (another tool, the console, a
+    /// backup), started `ago` before now and lasting `duration`; `None` if there is no such
+    /// instance. Lets tests list several tasks, or a restore the function never started.
+    pub fn add_task(
+        &self,
+        redis_id: &str,
+        kind: SandboxTaskKind,
+        ago: std::time::Duration,
+        duration: std::time::Duration,
+        fails: bool,
+    ) -> Option<u64> {
+        self.shared.lock().add_task(redis_id, kind, ago, duration, fails, std::time::Instant::now())
     }
 
     /// Stops accepting connections; requests in flight (even delayed ones) are answered first.

@@ -5,6 +5,7 @@
 
 pub mod error;
 pub mod sign;
+pub mod tasks;
 // Public only so that `benches/hot_path.rs` measures the real request builder.
 #[doc(hidden)]
 pub mod v2;
@@ -15,6 +16,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 pub use self::error::{Failure, TencentCode, TencentError};
+pub use self::tasks::{ListedTask, TaskDetail, TaskKind, TaskList};
 use self::sign::SignatureMethod;
 use crate::clock::unix_now;
 use crate::payload::{BackupId, RedisId, Region};
