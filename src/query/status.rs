@@ -199,7 +199,17 @@ async fn live(state: &AppState, record: &DeliveryRecord) -> Result<StatusAnswer,
         }
     }
     if phase != "running" && answer.finished_at_ms.is_none() {
-        answer.finished_at_ms = record.finished_at_ms;
+        // Without Tencent's end time (API 2.0, or a list that could not be read), the end is
+        // when the function first saw it: recorded, so every later answer gives the same time.
+        let seen = record.finished_at_ms.unwrap_or_else(unix_ms);
+        answer.finished_at_ms = Some(seen);
+        if record.finished_at_ms.is_none() {
+            let mut ended = record.clone();
+            ended.finished_at_ms = Some(seen);
+            ended.stage = if phase == "succeeded" { Stage::Succeeded } else { Stage::Failed };
+            ended.error.clone_from(&answer.error);
+            record::save(state, &ended).await;
+        }
     }
     Ok(answer)
 }
