@@ -42,7 +42,7 @@ pub(crate) async fn run(
     let code = report(&answer, &args, &id, stdout, stderr);
     let json: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
     let began = matches!(json["status"].as_str(), Some("started" | "accepted"));
-    if !(args.wait && code == exit::OK && began) {
+    if !(args.wait && !args.dry_run && code == exit::OK && began) {
         return Ok(code);
     }
     let delivery = text(&json["deliveryId"]).unwrap_or(id);
