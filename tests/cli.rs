@@ -380,7 +380,10 @@ async fn the_binary_exits_2_on_usage_errors_and_a_missing_key() {
     let url = closed_port_url();
     let cases: [(&[&str], Option<&str>); 4] = [
         (&["restore", "--url", &url, "--redis-id", REDIS_ID], Some(KEY_RUNBOOKS)),
-        (&["restore", "--url", &url, "--redis-id", REDIS_ID, "--backup-id", "latest", "--timeout-wait", "0"], Some(KEY_RUNBOOKS)),
+        (
+            &["restore", "--url", &url, "--redis-id", REDIS_ID, "--backup-id", "latest", "--timeout-wait", "0"],
+            Some(KEY_RUNBOOKS),
+        ),
         (
             &["restore", "--url", "http://example.com/", "--redis-id", REDIS_ID, "--backup-id", "latest"],
             Some(KEY_RUNBOOKS),
@@ -497,7 +500,11 @@ async fn status_and_tasks_commands_print_the_functions_answers() {
     assert_eq!(started.code, 0, "{}", started.stderr);
     let status = cli(&["status", "--url", &url, "--delivery-id", "msg_cli_status"], Some(KEY_RUNBOOKS)).await;
     assert_eq!(status.code, 0, "{}", status.stderr);
-    assert!(status.stdout.starts_with("delivery msg_cli_status: running (inPlace of crs-izbob1wh in ap-guangzhou), task "), "{}", status.stdout);
+    assert!(
+        status.stdout.starts_with("delivery msg_cli_status: running (inPlace of crs-izbob1wh in ap-guangzhou), task "),
+        "{}",
+        status.stdout
+    );
     let json = cli(&["status", "--url", &url, "--delivery-id", "msg_cli_status", "--json"], Some(KEY_RUNBOOKS)).await;
     let body: Value = serde_json::from_str(&json.stdout).expect("JSON");
     assert_eq!(body["deliveryId"], "msg_cli_status");

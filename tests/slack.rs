@@ -494,12 +494,13 @@ async fn status_is_for_allowed_users_channels_and_instances_only() {
         ("status crs-drill001", None, "not in the Slack `allow` list"),
         ("status", None, "Which instance"),
     ] {
-        let reply = s.h.invoke(command(text, &s.commands_url(), |f| {
-            if let Some((k, v)) = edit {
-                set(f, k, v);
-            }
-        }))
-        .await;
+        let reply =
+            s.h.invoke(command(text, &s.commands_url(), |f| {
+                if let Some((k, v)) = edit {
+                    set(f, k, v);
+                }
+            }))
+            .await;
         let t = reply.body["text"].as_str().unwrap_or_default();
         assert!(t.contains(needle), "{text:?} {edit:?}: {t}");
     }

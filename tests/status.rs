@@ -233,7 +233,10 @@ mod v3_reconciliation {
         assert_eq!((first.status, first.code()), (502, "TencentConnectionLost"));
         assert_eq!(first.body["candidates"], json!([]));
         let replay = restore_as(&h, "msg_lost_none", &body).await;
-        assert_eq!((replay.status, replay.code(), replay.body["candidates"].clone()), (409, "OutcomeUnknown", json!([])));
+        assert_eq!(
+            (replay.status, replay.code(), replay.body["candidates"].clone()),
+            (409, "OutcomeUnknown", json!([]))
+        );
         let s = status(&h, "msg_lost_none").await;
         assert_eq!((s.body["phase"].as_str(), s.body["candidates"].clone()), (Some("unknown"), json!([])));
         assert_eq!(h.restores(), 0);
@@ -254,7 +257,10 @@ mod v3_reconciliation {
         assert_eq!(candidates.len(), 2, "{candidates:?}");
         assert!(candidates.contains(&i64::try_from(other).expect("id")));
         let s = status(&h, "msg_lost_many").await;
-        assert_eq!((s.body["phase"].as_str(), s.body["candidates"].as_array().map(Vec::len)), (Some("unknown"), Some(2)));
+        assert_eq!(
+            (s.body["phase"].as_str(), s.body["candidates"].as_array().map(Vec::len)),
+            (Some("unknown"), Some(2))
+        );
         // A task that started before the claim, or a backup, is never a candidate.
         let older = lossy(ApiVersion::V3).await;
         older.sandbox.add_task(REDIS_ID, SandboxTaskKind::Restore, Duration::from_secs(60), Duration::ZERO, false);

@@ -47,7 +47,8 @@ pub(crate) async fn run(
     }
     let delivery = text(&json["deliveryId"]).unwrap_or(id);
     let channel = Channel { client: &client, url: &url, secret: &secret, timeout };
-    super::wait::follow(&channel, &delivery, Duration::from_secs(args.timeout_wait), wait, retry_delays, stdout, stderr).await
+    super::wait::follow(&channel, &delivery, Duration::from_secs(args.timeout_wait), wait, retry_delays, stdout, stderr)
+        .await
 }
 
 /// Where signed queries go: the function, with the operator's key.

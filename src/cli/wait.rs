@@ -39,7 +39,9 @@ impl Display {
     fn new(terminal: bool) -> Self {
         if terminal {
             let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stdout());
-            bar.set_style(ProgressStyle::with_template("{spinner} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
             bar.enable_steady_tick(Duration::from_millis(120));
             Self::Live(bar)
         } else {
@@ -132,9 +134,16 @@ pub(crate) async fn follow(
         }
         if began.elapsed() + delay > limit {
             let phase = text(&json["phase"]).unwrap_or_default();
-            display.finish(&format!("still {phase} after {} (--timeout-wait): {line}", elapsed_text(began.elapsed())), stdout);
+            display.finish(
+                &format!("still {phase} after {} (--timeout-wait): {line}", elapsed_text(began.elapsed())),
+                stdout,
+            );
             if let Some(candidates) = json["candidates"].as_array() {
-                let _ = writeln!(stderr, "the outcome is unknown; candidate tasks: {}", clean(&Value::from(candidates.clone()).to_string()));
+                let _ = writeln!(
+                    stderr,
+                    "the outcome is unknown; candidate tasks: {}",
+                    clean(&Value::from(candidates.clone()).to_string())
+                );
             }
             let _ = writeln!(
                 stderr,

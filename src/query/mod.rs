@@ -23,7 +23,7 @@ use crate::event::HttpResponse;
 use crate::payload::{Object, PayloadError, RedisId, Region};
 use crate::state::AppState;
 
-pub use status::{status_of, StatusAnswer};
+pub use status::{StatusAnswer, status_of};
 
 /// A validated query.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,7 +49,10 @@ impl Query {
                 // The webhook-id rule: what a delivery id can be at all.
                 let ok = !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic() && b != b'.');
                 if !ok {
-                    return Err(invalid("deliveryId", "must be 1-128 printable ASCII characters without '.' or spaces"));
+                    return Err(invalid(
+                        "deliveryId",
+                        "must be 1-128 printable ASCII characters without '.' or spaces",
+                    ));
                 }
                 Ok(Self::Status { delivery_id: id.to_owned() })
             }

@@ -79,7 +79,14 @@ fn document_id(source: &str, delivery_id: &str) -> String {
 }
 
 impl DeliveryRecord {
-    pub fn new(source: &str, delivery_id: &str, caller: &str, redis_id: &RedisId, region: &Region, backup: &str) -> Self {
+    pub fn new(
+        source: &str,
+        delivery_id: &str,
+        caller: &str,
+        redis_id: &RedisId,
+        region: &Region,
+        backup: &str,
+    ) -> Self {
         Self {
             delivery_id: delivery_id.to_owned(),
             source: source.to_owned(),

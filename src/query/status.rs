@@ -126,7 +126,8 @@ pub async fn status_of(
 /// Looks for the delivery's task; when found, records it as the delivery's outcome (the record,
 /// and for a synchronous delivery its claim, so replays answer with the task too).
 pub(crate) async fn reconcile_record(state: &AppState, record: &mut DeliveryRecord) -> Reconciliation {
-    let found = reconcile::find(state, &record.redis_id, &record.region, record.claimed_at_ms, record.unknown_at_ms).await;
+    let found =
+        reconcile::find(state, &record.redis_id, &record.region, record.claimed_at_ms, record.unknown_at_ms).await;
     if let Reconciliation::Found { task_id, .. } = &found {
         tracing::info!(delivery_id = %record.delivery_id, task_id, "outcome reconciled from Tencent's task list");
         record.started(*task_id, record.unknown_at_ms.unwrap_or_else(unix_ms));
@@ -187,7 +188,8 @@ async fn live(state: &AppState, record: &DeliveryRecord) -> Result<StatusAnswer,
         // Progress and end time are only in the task list; without them the answer still holds.
         let started = record.started_at_ms.unwrap_or(record.claimed_at_ms);
         let from = reconcile::beijing(started.div_euclid(1000) - 86_400);
-        if let Ok(list) = state.tencent.list_tasks(&creds, &record.region, &record.redis_id, &[TaskKind::Restore], &from).await
+        if let Ok(list) =
+            state.tencent.list_tasks(&creds, &record.region, &record.redis_id, &[TaskKind::Restore], &from).await
             && let Some(task) = list.tasks.iter().find(|t| t.task_id == Some(task_id))
         {
             answer.progress = task.progress;

@@ -68,7 +68,8 @@ fn to_json(redis_id: &RedisId, region: &Region, since: &str, list: &TaskList) ->
     });
     if !list.unavailable.is_empty() {
         body["unavailable"] = list.unavailable.iter().map(|s| Value::from(*s)).collect::<Vec<_>>().into();
-        body["note"] = "API 2.0's task list (GetRedisTaskList) has no task ids, end times or progress, and no clone tasks".into();
+        body["note"] =
+            "API 2.0's task list (GetRedisTaskList) has no task ids, end times or progress, and no clone tasks".into();
     }
     body
 }

@@ -439,7 +439,12 @@ impl State {
     }
 
     /// DescribeTaskList / GetRedisTaskList: newest first, the last 30 days only.
-    pub fn list_tasks(&self, filter: &TaskFilter<'_>, page: Page, now: Instant) -> Result<(usize, Vec<ListedTask>), ApiError> {
+    pub fn list_tasks(
+        &self,
+        filter: &TaskFilter<'_>,
+        page: Page,
+        now: Instant,
+    ) -> Result<(usize, Vec<ListedTask>), ApiError> {
         check_time("BeginTime", filter.begin)?;
         check_time("EndTime", filter.end)?;
         if let Some(id) = filter.redis_id {
@@ -454,7 +459,8 @@ impl State {
             .filter(|(_, t)| filter.redis_id.is_none_or(|id| t.redis_id == id))
             .filter(|(_, t)| {
                 let (code, v2) = (t.kind.v3_code(), t.kind.v2_filter());
-                filter.types.is_empty() || filter.types.iter().any(|f| if filter.v2 { v2 == Some(f.as_str()) } else { f == code })
+                filter.types.is_empty()
+                    || filter.types.iter().any(|f| if filter.v2 { v2 == Some(f.as_str()) } else { f == code })
             })
             // API 2.0 has no name for clone tasks, so it never lists them.
             .filter(|(_, t)| !filter.v2 || t.kind.v2_name().is_some())

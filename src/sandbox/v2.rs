@@ -255,7 +255,10 @@ fn dispatch(shared: &Shared, params: &Params) -> Result<Map<String, Value>, ApiE
             let page = Page::new(Some(limit), Some(offset))?;
             let statuses = indexed(params, "taskStatus")
                 .into_iter()
-                .map(|v| v.parse().map_err(|_| ApiError::new(Code::InvalidParameter, format!("taskStatus {v} is not an integer"))))
+                .map(|v| {
+                    v.parse()
+                        .map_err(|_| ApiError::new(Code::InvalidParameter, format!("taskStatus {v} is not an integer")))
+                })
                 .collect::<Result<Vec<i64>, _>>()?;
             let filter = TaskFilter {
                 redis_id: non_empty(params, "redisId"),

@@ -16,7 +16,10 @@ pub enum Command {
     Help,
     Restore(RestoreCommand),
     /// `status <instance> [region]`: the instance's recent restore and clone tasks.
-    Status { redis_id: RedisId, region: Option<Region> },
+    Status {
+        redis_id: RedisId,
+        region: Option<Region>,
+    },
 }
 
 /// A restore request from Slack, before the default region is applied.
@@ -48,7 +51,10 @@ pub fn parse(text: &str) -> Result<Command, UsageError> {
             return Err(UsageError("Which instance? `status <instance id> [region]`.".into()));
         };
         let redis_id = RedisId::parse(id).map_err(|_| {
-            UsageError(format!("`{}` is not an instance id: expected `crs-` and 8 lowercase letters or digits.", shown(id)))
+            UsageError(format!(
+                "`{}` is not an instance id: expected `crs-` and 8 lowercase letters or digits.",
+                shown(id)
+            ))
         })?;
         let region = match words.next() {
             None => None,

@@ -184,7 +184,8 @@ async fn status_command(
         return Reply::refused(messages::ephemeral(&text), "SlackUserNotAllowed");
     }
     if !config.channel_allowed(form.channel_id) {
-        let text = ":no_entry: crs-restore cannot be used from this channel; use one of the channels in `allowedChannels`.";
+        let text =
+            ":no_entry: crs-restore cannot be used from this channel; use one of the channels in `allowedChannels`.";
         return Reply::refused(messages::ephemeral(text), "SlackChannelNotAllowed");
     }
     if !config.instance_allowed(&redis_id) {

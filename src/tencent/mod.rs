@@ -16,8 +16,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 pub use self::error::{Failure, TencentCode, TencentError};
-pub use self::tasks::{ListedTask, TaskDetail, TaskKind, TaskList};
 use self::sign::SignatureMethod;
+pub use self::tasks::{ListedTask, TaskDetail, TaskKind, TaskList};
 use crate::clock::unix_now;
 use crate::payload::{BackupId, RedisId, Region};
 use crate::secrets::{InstancePassword, TencentCredentials};

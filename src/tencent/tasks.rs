@@ -195,12 +195,8 @@ impl TencentClient {
         }
         for page in 0..MAX_PAGES {
             let (limit, offset) = (PAGE.to_string(), (page * PAGE).to_string());
-            let mut params: Vec<(&str, &str)> = vec![
-                ("redisId", redis_id.as_str()),
-                ("limit", &limit),
-                ("offset", &offset),
-                ("beginTime", begin),
-            ];
+            let mut params: Vec<(&str, &str)> =
+                vec![("redisId", redis_id.as_str()), ("limit", &limit), ("offset", &offset), ("beginTime", begin)];
             params.extend(v2_types.iter().map(|(k, v)| (k.as_str(), *v)));
             let body = json!({"InstanceId": redis_id.as_str(), "TaskTypes": v3_types, "BeginTime": begin,
                               "Limit": PAGE, "Offset": page * PAGE});
@@ -211,7 +207,8 @@ impl TencentClient {
             };
             let items = items.and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
             total = count.and_then(lenient_i64).and_then(|t| usize::try_from(t).ok()).unwrap_or(items.len());
-            tasks.extend(items.iter().filter_map(|t| self.parse_task(t)).filter(|t| t.instance_id == redis_id.as_str()));
+            tasks
+                .extend(items.iter().filter_map(|t| self.parse_task(t)).filter(|t| t.instance_id == redis_id.as_str()));
             if items.len() < PAGE || (page + 1) * PAGE >= total {
                 break;
             }
