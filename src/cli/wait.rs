@@ -209,13 +209,14 @@ pub(crate) async fn status(
         ("task", "taskId"),
         ("clone", "cloneInstanceId"),
         ("Tencent status", "tencentStatus"),
-        ("progress %", "progress"),
+        ("progress", "progress"),
         ("started", "startedAt"),
         ("finished", "finishedAt"),
         ("took s", "durationSeconds"),
     ] {
         if let Some(v) = text(&json[field]) {
-            line.push_str(&format!(", {label} {v}"));
+            let unit = if field == "progress" { "%" } else { "" };
+            line.push_str(&format!(", {label} {v}{unit}"));
         }
     }
     if json["reconciled"] == true {

@@ -13,9 +13,14 @@ use crate::tencent::{ListedTask, TaskKind, TaskList, TaskStatus};
 /// Tencent keeps 30 days of tasks; a minute less, so a clock difference never asks for day 31.
 const WINDOW_SECS: i64 = 30 * 86_400 - 60;
 
+/// The start of the window Tencent keeps tasks for, in its own time format.
+pub fn window_start() -> String {
+    beijing(unix_now() - WINDOW_SECS)
+}
+
 /// The instance's recent tasks, read live.
 pub async fn list(state: &AppState, redis_id: &RedisId, region: &Region) -> Result<Value, RestoreError> {
-    let since = beijing(unix_now() - WINDOW_SECS);
+    let since = window_start();
     let list = recent(state, redis_id, region, &TaskKind::ALL, &since).await?;
     Ok(to_json(redis_id, region, &since, &list))
 }

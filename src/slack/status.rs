@@ -5,21 +5,17 @@
 use serde_json::Value;
 
 use super::messages::{self, escape};
-use crate::clock::unix_now;
 use crate::payload::{RedisId, Region};
-use crate::query::reconcile::beijing;
-use crate::query::tasks::{recent, result_name};
+use crate::query::tasks::{recent, result_name, window_start};
 use crate::state::AppState;
 use crate::tencent::TaskKind;
 
-/// Tencent keeps 30 days of tasks; a minute less, so a clock difference never asks for day 31.
-const WINDOW_SECS: i64 = 30 * 86_400 - 60;
 /// A Slack message is for reading, not scrolling: the newest tasks only.
 const SHOWN: usize = 10;
 
 /// The ephemeral answer, or the error code for the audit line with an ephemeral explanation.
 pub async fn answer(state: &AppState, redis_id: &RedisId, region: &Region) -> Result<Value, (String, Value)> {
-    let since = beijing(unix_now() - WINDOW_SECS);
+    let since = window_start();
     let list = recent(state, redis_id, region, &[TaskKind::Restore, TaskKind::Clone], &since).await.map_err(|e| {
         let text = format!(":x: Could not read the task list of `{redis_id}`: {}", escape(&e.message()));
         (e.code(), messages::ephemeral(&text))
