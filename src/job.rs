@@ -234,7 +234,12 @@ async fn start(
 ) -> JobReport {
     let target = Target { redis_id: job.redis_id.clone(), backup: job.backup.clone(), region: job.region.clone() };
     let started_ms = unix_ms();
-    match restore::execute(state, &target, job.dry_run, audit).await {
+    let executed = match restore::execute(state, &target, job.dry_run, audit).await {
+        // The answer was lost: Tencent's task list may show the task (then it is followed as usual).
+        Err(err) if err.outcome_unknown() => reconciled(state, job, audit).await.ok_or(err),
+        other => other,
+    };
+    match executed {
         Err(err) => {
             let error = error_json(&err);
             let unknown = err.outcome_unknown();
@@ -387,6 +392,24 @@ async fn follow(
     report.duration_seconds = Some(duration);
     notify(state, job, &event, deadline, &mut report).await;
     report
+}
+
+/// Records the unknown outcome and looks for the task in Tencent's task list; `Some` when
+/// exactly one restore task started while the request was in flight.
+async fn reconciled(state: &AppState, job: &Job, audit: &Audit) -> Option<Outcome> {
+    let backup = audit.backup_id.clone().or_else(|| match &job.backup {
+        BackupRef::Id(id) => Some(id.clone()),
+        BackupRef::Latest => None,
+    })?;
+    let mut found = None;
+    note(state, job, |r| r.unknown()).await;
+    let mut record = record::load(state, &job.source, &job.delivery_id).await.ok().flatten()?;
+    if let crate::query::reconcile::Reconciliation::Found { task_id, .. } =
+        crate::query::reconcile_record(state, &mut record).await
+    {
+        found = Some(Outcome::Started { task_id, backup: restore::ResolvedBackup { id: backup, start_time: None } });
+    }
+    found
 }
 
 /// Moves the delivery's record (what status queries read) on; creates it for sources that

@@ -270,6 +270,21 @@ mod v3_reconciliation {
     }
 
     #[tokio::test]
+    async fn a_callback_job_whose_answer_was_lost_follows_the_reconciled_task_to_its_end() {
+        let h = lossy(ApiVersion::V3).await;
+        let rx = Receiver::start(CALLBACK_KEY, &[]).await;
+        let body = json!({"redisId": REDIS_ID, "backupId": "latest", "callbackUrl": rx.url(), "waitForCompletion": true});
+        assert_eq!(restore_as(&h, "msg_lost_job", &body.to_string()).await.status, 202);
+        let events = rx.wait_for_kind("restore.succeeded", Duration::from_secs(10)).await;
+        let kinds: Vec<&str> = events.iter().filter_map(|e| e.event["type"].as_str()).collect();
+        assert_eq!(kinds, ["restore.started", "restore.succeeded"], "{events:?}");
+        assert!(events[0].event["taskId"].is_i64());
+        let s = status(&h, "msg_lost_job").await;
+        assert_eq!((s.body["phase"].as_str(), s.body["reconciled"].as_bool()), (Some("succeeded"), Some(true)));
+        assert_eq!((s.body["taskId"].clone(), h.sandbox.calls("RestoreInstance")), (events[0].event["taskId"].clone(), 1));
+    }
+
+    #[tokio::test]
     async fn a_status_query_reconciles_a_delivery_whose_task_list_was_unreadable() {
         let h = lossy(ApiVersion::V3).await;
         h.sandbox.inject(Fault { action: Some("DescribeTaskList".into()), kind: FaultKind::HttpStatus(503), times: 1 });

@@ -24,6 +24,7 @@ use crate::payload::{Object, PayloadError, RedisId, Region};
 use crate::state::AppState;
 
 pub use status::{StatusAnswer, status_of};
+pub(crate) use status::reconcile_record;
 
 /// A validated query.
 #[derive(Debug, Clone, PartialEq, Eq)]
