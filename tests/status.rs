@@ -273,7 +273,8 @@ mod v3_reconciliation {
     async fn a_callback_job_whose_answer_was_lost_follows_the_reconciled_task_to_its_end() {
         let h = lossy(ApiVersion::V3).await;
         let rx = Receiver::start(CALLBACK_KEY, &[]).await;
-        let body = json!({"redisId": REDIS_ID, "backupId": "latest", "callbackUrl": rx.url(), "waitForCompletion": true});
+        let body =
+            json!({"redisId": REDIS_ID, "backupId": "latest", "callbackUrl": rx.url(), "waitForCompletion": true});
         assert_eq!(restore_as(&h, "msg_lost_job", &body.to_string()).await.status, 202);
         let events = rx.wait_for_kind("restore.succeeded", Duration::from_secs(10)).await;
         let kinds: Vec<&str> = events.iter().filter_map(|e| e.event["type"].as_str()).collect();
@@ -281,7 +282,10 @@ mod v3_reconciliation {
         assert!(events[0].event["taskId"].is_i64());
         let s = status(&h, "msg_lost_job").await;
         assert_eq!((s.body["phase"].as_str(), s.body["reconciled"].as_bool()), (Some("succeeded"), Some(true)));
-        assert_eq!((s.body["taskId"].clone(), h.sandbox.calls("RestoreInstance")), (events[0].event["taskId"].clone(), 1));
+        assert_eq!(
+            (s.body["taskId"].clone(), h.sandbox.calls("RestoreInstance")),
+            (events[0].event["taskId"].clone(), 1)
+        );
     }
 
     #[tokio::test]

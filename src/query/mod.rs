@@ -23,8 +23,8 @@ use crate::event::HttpResponse;
 use crate::payload::{Object, PayloadError, RedisId, Region};
 use crate::state::AppState;
 
-pub use status::{StatusAnswer, status_of};
 pub(crate) use status::reconcile_record;
+pub use status::{StatusAnswer, status_of};
 
 /// A validated query.
 #[derive(Debug, Clone, PartialEq, Eq)]
