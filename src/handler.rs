@@ -19,7 +19,7 @@ use crate::event::{BodyError, HttpRequest, HttpResponse, Incoming};
 use crate::idempotency::{Claim, Key, StoredResponse};
 use crate::job::{self, Job};
 use crate::payload::{BackupRef, RestoreRequest};
-use crate::query::record::{self as query_record, DeliveryRecord};
+use crate::query::record::DeliveryRecord;
 use crate::restore::{self, Outcome, Target};
 use crate::signature::{self, SignedHeaders};
 use crate::state::AppState;
@@ -79,7 +79,18 @@ pub async fn handle_http(state: &Arc<AppState>, req: HttpRequest, deadline: Opti
         Ok(Admission::Restore(admitted)) => {
             let key = Key::new("webhook", &admitted.delivery_id, &req.body);
             let delivery_id = admitted.delivery_id.clone();
-            match once(state, &key, deadline, run(state, *admitted, &mut audit)).await {
+            // Recorded with the claim, so a status query sees the delivery from `accepted` on.
+            let record = DeliveryRecord::new(
+                "webhook",
+                &delivery_id,
+                &admitted.caller,
+                &admitted.target.redis_id,
+                &admitted.target.region,
+                &String::from(admitted.target.backup.clone()),
+            );
+            let record = DeliveryRecord { asynchronous: admitted.callback.is_some(), ..record };
+            let initial = record.to_document();
+            match once(state, &key, deadline, Some(&initial), run(state, *admitted, record, &mut audit)).await {
                 // A replay of a delivery whose answer was lost: the task list may know by now.
                 Err(RestoreError::OutcomeUnknown) => crate::query::reconcile::on_replay(state, &delivery_id).await,
                 other => other,
@@ -110,14 +121,18 @@ pub async fn handle_http(state: &Arc<AppState>, req: HttpRequest, deadline: Opti
 /// Runs `work` at most once per `key`: claims the key first, replays a recorded answer, and
 /// records what happened so a duplicate gets the same answer. Fails closed when the store is
 /// unavailable.
+///
+/// `document` is stored with the claim, and the document `work` returns (if any) with its
+/// outcome, in the same writes (what status queries read).
 pub async fn once(
     state: &AppState,
     key: &Key,
     deadline: Option<Instant>,
-    work: impl Future<Output = Result<(HttpResponse, &'static str), RestoreError>>,
+    document: Option<&Value>,
+    work: impl Future<Output = (Result<(HttpResponse, &'static str), RestoreError>, Option<Value>)>,
 ) -> Result<(HttpResponse, &'static str), RestoreError> {
     let (now_ms, until_ms) = claim_window(deadline);
-    match state.idempotency.claim(key, until_ms, now_ms).await? {
+    match state.idempotency.claim_with_document(key, until_ms, now_ms, document).await? {
         Claim::Claimed => {}
         Claim::InProgress => return Err(RestoreError::DuplicateInProgress),
         Claim::KeyReuse => return Err(RestoreError::IdempotencyKeyReuse),
@@ -130,21 +145,22 @@ pub async fn once(
             return Ok((HttpResponse::json(stored.status, body), "replayed"));
         }
     }
-    let result = work.await;
+    let (result, document) = work.await;
+    let document = document.as_ref();
+    let store = &state.idempotency;
     // The work has happened: a failure to record it is logged, never turned into a new error
     // (the duplicate that follows would be told the truth by the claim's in-progress state).
     let settled = match &result {
         Ok((response, _)) => {
-            state
-                .idempotency
-                .complete(key, &StoredResponse { status: response.status, body: response.body.clone() })
-                .await
+            let answer = StoredResponse { status: response.status, body: response.body.clone() };
+            store.complete_with_document(key, &answer, document).await
         }
-        Err(err) if err.outcome_unknown() => state.idempotency.mark_outcome_unknown(key).await,
+        Err(err) if err.outcome_unknown() => store.mark_outcome_unknown_with_document(key, document).await,
         // The caller's request was answered for good: an identical retry gets the same answer.
         Err(err) if err.status() < 500 => {
             let answer = err.to_response(key.id.split_once('#').map(|(_, id)| id));
-            state.idempotency.complete(key, &StoredResponse { status: answer.status, body: answer.body }).await
+            let answer = StoredResponse { status: answer.status, body: answer.body };
+            store.complete_with_document(key, &answer, document).await
         }
         // Nothing was started (unavailable dependencies): an identical retry may try again.
         Err(_) => state.idempotency.release(key).await,
@@ -240,24 +256,30 @@ async fn admit(state: &AppState, req: &HttpRequest, audit: &mut Audit) -> Result
     })))
 }
 
-/// Runs an admitted request: now, or as an asynchronous job when there is a callback.
+/// Runs an admitted request; returns its answer and the delivery's record as it now stands
+/// (`None`: leave the record written with the claim alone, as a job now moves it on).
 async fn run(
     state: &Arc<AppState>,
     admitted: Admitted,
+    mut record: DeliveryRecord,
+    audit: &mut Audit,
+) -> (Result<(HttpResponse, &'static str), RestoreError>, Option<Value>) {
+    let callback_mode = admitted.callback.is_some();
+    let result = execute(state, admitted, &mut record, audit).await;
+    // In callback mode the job may already have moved the record on: never overwrite it then,
+    // except to record that the job could not even be started.
+    let document = (!callback_mode || result.is_err()).then(|| record.to_document());
+    (result, document)
+}
+
+/// Runs an admitted request now, or as an asynchronous job when there is a callback.
+async fn execute(
+    state: &Arc<AppState>,
+    admitted: Admitted,
+    record: &mut DeliveryRecord,
     audit: &mut Audit,
 ) -> Result<(HttpResponse, &'static str), RestoreError> {
     let Admitted { delivery_id, caller, target, reason, callback, wait, dry_run } = admitted;
-    // Recorded before anything starts, so a status query sees the delivery from `accepted` on.
-    let mut record = DeliveryRecord::new(
-        "webhook",
-        &delivery_id,
-        &caller,
-        &target.redis_id,
-        &target.region,
-        &String::from(target.backup.clone()),
-    );
-    record.asynchronous = callback.is_some();
-    query_record::save(state, &record).await;
     if let Some(callback_url) = callback {
         let job = Job {
             delivery_id: delivery_id.clone(),
@@ -277,7 +299,6 @@ async fn run(
         if let Err(e) = state.invoker.dispatch(state, job).await {
             let err = RestoreError::from(e);
             record.failed(err.to_response(None).body["error"].clone());
-            query_record::save(state, &record).await;
             return Err(err);
         }
         let body = json!({"status": "accepted", "deliveryId": delivery_id});
@@ -292,12 +313,10 @@ async fn run(
                 record.backup = id.to_string();
             }
             record.unknown();
-            query_record::save(state, &record).await;
-            return crate::query::reconcile::on_lost_answer(state, &mut record, err).await;
+            return crate::query::reconcile::on_lost_answer(state, record, err).await;
         }
         Err(err) => {
             record.failed(err.to_response(None).body["error"].clone());
-            query_record::save(state, &record).await;
             return Err(err);
         }
     };
@@ -311,7 +330,6 @@ async fn run(
             record.stage = crate::query::record::Stage::DryRunOk;
         }
     }
-    query_record::save(state, &record).await;
     Ok(match outcome {
         Outcome::Started { task_id, backup } => {
             let mut body = json!({

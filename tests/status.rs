@@ -221,6 +221,31 @@ for_both_apis! {
     }
 }
 
+mod dynamodb {
+    use super::*;
+
+    #[tokio::test]
+    async fn records_ride_on_the_claims_in_dynamodb_for_sync_and_callback_deliveries() {
+        let h = Harness::builder(ApiVersion::V3).for_callbacks().with_dynamodb().build().await;
+        assert_eq!(restore_as(&h, "msg_ddb_sync", &restore_body(REDIS_ID, BACKUP_ID)).await.status, 202);
+        let done = settled(&h, "msg_ddb_sync", Duration::from_secs(5)).await;
+        assert_eq!((done.body["phase"].as_str(), done.body["progress"].as_u64()), (Some("succeeded"), Some(100)));
+        let rx = Receiver::start(CALLBACK_KEY, &[]).await;
+        let body =
+            json!({"redisId": REDIS_ID, "backupId": BACKUP_ID, "callbackUrl": rx.url(), "waitForCompletion": true});
+        assert_eq!(restore_as(&h, "msg_ddb_cb", &body.to_string()).await.status, 202);
+        rx.wait_for_kind("restore.succeeded", Duration::from_secs(10)).await;
+        let r = status(&h, "msg_ddb_cb").await;
+        assert_eq!(r.body["phase"], "succeeded", "{:?}", r.body);
+        // One item per delivery (the claim, carrying the record), plus the job's own claim.
+        let (client, table) = h.table.clone().expect("a table");
+        let items = client.scan().table_name(&table).send().await.expect("scan").items.unwrap_or_default();
+        let ids: Vec<String> = items.iter().filter_map(|i| i.get("id").and_then(|v| v.as_s().ok()).cloned()).collect();
+        assert_eq!(ids.len(), 3, "{ids:?}");
+        assert!(items.iter().filter(|i| i.contains_key("document")).count() == 2, "{ids:?}");
+    }
+}
+
 mod v3_reconciliation {
     use super::*;
 

@@ -1,7 +1,7 @@
 //! What the function remembers about a delivery for status queries: who sent it, what it
-//! asked for, and how far it got. Stored as a document next to the delivery's claim (same
-//! store, same TTL), written as the delivery moves on; a failure to write one is logged and
-//! never turns into a failed restore.
+//! asked for, and how far it got. Stored as a document on the delivery's claim (same item,
+//! same TTL), written as the delivery moves on; a failure to write one is logged and never
+//! turns into a failed restore.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -74,8 +74,10 @@ fn in_place() -> String {
     "inPlace".into()
 }
 
+/// The record rides on the delivery's claim (`source#delivery`): written with the claim and its
+/// outcome in the same DynamoDB calls, so a restore costs no extra call for it.
 fn document_id(source: &str, delivery_id: &str) -> String {
-    format!("delivery#{source}#{delivery_id}")
+    format!("{source}#{delivery_id}")
 }
 
 impl DeliveryRecord {
@@ -124,6 +126,10 @@ impl DeliveryRecord {
         self.stage = Stage::Unknown;
         self.unknown_at_ms = Some(unix_ms());
     }
+
+    pub fn to_document(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
 }
 
 /// The record of a delivery, `None` if there is none (or the store cannot be read: a status
@@ -137,11 +143,11 @@ pub async fn load(
     Ok(doc.and_then(|d| serde_json::from_value(d).ok()))
 }
 
-/// Writes the record; a failure is logged only (the delivery itself goes on).
+/// Writes the record onto its (existing) claim; a failure is logged only (the delivery itself
+/// goes on).
 pub async fn save(state: &AppState, record: &DeliveryRecord) {
-    let doc = serde_json::to_value(record).unwrap_or(Value::Null);
     let id = document_id(&record.source, &record.delivery_id);
-    if let Err(e) = state.idempotency.put_document(&id, &doc, unix_ms()).await {
+    if let Err(e) = state.idempotency.set_document(&id, &record.to_document()).await {
         tracing::warn!(delivery_id = %record.delivery_id, error = %e, "could not record the delivery for status queries");
     }
 }
