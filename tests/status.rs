@@ -221,6 +221,43 @@ for_both_apis! {
     }
 }
 
+/// Clone restores (issue 13) record `mode: "clone"` and the clone's id; until they land, the
+/// record is written the way they will write it, and the status path is driven for real.
+mod clone_mode {
+    use super::*;
+    use crs_restore::idempotency::Key;
+    use crs_restore::payload::{RedisId, Region};
+    use crs_restore::query::record::{DeliveryRecord, Stage};
+
+    for_both_apis! {
+        async fn a_clone_delivery_is_running_until_its_clone_instance_runs(api: ApiVersion) {
+            let h = fast(api).await;
+            let redis = RedisId::parse(REDIS_ID).expect("id");
+            let region = Region::parse("ap-guangzhou").expect("region");
+            let mut record = DeliveryRecord::new("webhook", "msg_clone", "runbooks", &redis, &region, BACKUP_ID);
+            record.mode = "clone".into();
+            record.clone_instance_id = Some("crs-drill001".into());
+            record.stage = Stage::Started;
+            record.started_at_ms = Some(record.claimed_at_ms);
+            let key = Key::new("webhook", "msg_clone", b"a clone request");
+            let at = now() * 1000;
+            h.state.idempotency.claim_with_document(&key, at + 60_000, at, Some(&record.to_document())).await.expect("claim");
+            // The clone is being made (DescribeInstances status 1).
+            h.sandbox.set_instance_status("crs-drill001", 1);
+            let r = status(&h, "msg_clone").await;
+            assert_eq!((r.body["phase"].as_str(), r.body["mode"].as_str()), (Some("running"), Some("clone")), "{:?}", r.body);
+            assert_eq!((r.body["cloneInstanceId"].as_str(), r.body["tencentStatus"].as_str()), (Some("crs-drill001"), Some("1")));
+            assert_eq!(r.body.get("finishedAt"), None);
+            h.sandbox.set_instance_status("crs-drill001", 2);
+            let r = status(&h, "msg_clone").await;
+            assert_eq!(r.body["phase"], "succeeded", "{:?}", r.body);
+            assert!(r.body["finishedAt"].is_string() && r.body["durationSeconds"].is_u64(), "{:?}", r.body);
+            let again = status(&h, "msg_clone").await;
+            assert_eq!(again.body["finishedAt"], r.body["finishedAt"], "the end is recorded once");
+        }
+    }
+}
+
 mod dynamodb {
     use super::*;
 

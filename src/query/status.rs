@@ -3,7 +3,7 @@
 //! In-place restores are followed through DescribeTaskInfo (status and Tencent's message) and,
 //! under API 3.0, DescribeTaskList (progress and end time). A delivery whose outcome is
 //! unknown is reconciled against the task list first. Clone restores (`mode: "clone"`) take
-//! their phase from the clone instance instead; that is a branch of [`live`].
+//! their phase from the clone instance's status instead ([`clone_phase`]).
 
 use serde_json::{Value, json};
 
@@ -148,15 +148,20 @@ pub(crate) async fn reconcile_record(state: &AppState, record: &mut DeliveryReco
 /// The phase from Tencent, for a delivery that got past the claim.
 async fn live(state: &AppState, record: &DeliveryRecord) -> Result<StatusAnswer, RestoreError> {
     let from_record = |phase| StatusAnswer::from_record(record, phase);
-    let task_id = match (record.stage, record.task_id) {
+    match (record.stage, record.task_id) {
         (Stage::Accepted, _) => return Ok(from_record("accepted")),
         (Stage::DryRunOk, _) => return Ok(from_record("succeeded")),
         (Stage::Failed, None) => return Ok(from_record("failed")),
-        (_, Some(id)) => id,
-        (_, None) => return Ok(from_record("unknown")),
-    };
-    // Clone restores (`mode: "clone"`) read the clone instance's status here instead.
+        _ => {}
+    }
     let creds = state.secrets.tencent_credentials(false).await?;
+    // A clone is followed by its instance, not by a task.
+    if record.mode == "clone" {
+        return clone_phase(state, record, &creds).await;
+    }
+    let Some(task_id) = record.task_id else {
+        return Ok(from_record("unknown"));
+    };
     let detail = match state.tencent.task_detail(&creds, &record.region, task_id).await {
         Ok(d) => d,
         // What a finished wait recorded stays true when Tencent cannot be asked.
@@ -212,6 +217,35 @@ async fn live(state: &AppState, record: &DeliveryRecord) -> Result<StatusAnswer,
             ended.error.clone_from(&answer.error);
             record::save(state, &ended).await;
         }
+    }
+    Ok(answer)
+}
+
+/// A clone restore's phase: the clone instance's `Status` (2 = running = the clone is ready
+/// and holds the backup's data; not listed yet, or any other status, = still being made).
+async fn clone_phase(
+    state: &AppState,
+    record: &DeliveryRecord,
+    creds: &crate::secrets::TencentCredentials,
+) -> Result<StatusAnswer, RestoreError> {
+    let from_record = |phase| StatusAnswer::from_record(record, phase);
+    let Some(clone_id) = record.clone_instance_id.as_deref().and_then(|id| crate::payload::RedisId::parse(id).ok())
+    else {
+        return Ok(from_record("accepted"));
+    };
+    let instance = state.tencent.describe_instance(creds, &record.region, &clone_id).await?;
+    let status = instance.as_ref().and_then(|i| i.status);
+    let mut answer = from_record(if status == Some(2) { "succeeded" } else { "running" });
+    answer.tencent_status = status.map(|s| s.to_string());
+    if status == Some(2) && answer.finished_at_ms.is_none() {
+        let seen = unix_ms();
+        answer.finished_at_ms = Some(seen);
+        let mut ended = record.clone();
+        ended.finished_at_ms = Some(seen);
+        ended.stage = Stage::Succeeded;
+        record::save(state, &ended).await;
+    } else if status != Some(2) {
+        answer.finished_at_ms = None;
     }
     Ok(answer)
 }
