@@ -340,6 +340,18 @@ async fn sign_event_makes_both_fixtures_acceptable_to_the_handler() {
 }
 
 #[tokio::test]
+async fn the_tasks_query_fixture_signed_with_sign_event_is_answered() {
+    let h = Harness::new(ApiVersion::V3).await;
+    let path = format!("{}/events/function-url-tasks-query.json", env!("CARGO_MANIFEST_DIR"));
+    let run = cli(&["sign-event", &path], Some(KEY_RUNBOOKS)).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let answer = crs_restore::handler::handle_event(&h.state, serde_json::from_str(&run.stdout).expect("event")).await;
+    assert_eq!(answer["statusCode"], 200, "{answer}");
+    let body: Value = serde_json::from_str(answer["body"].as_str().expect("body")).expect("JSON");
+    assert_eq!((body["redisId"].as_str(), body["restoreRunning"].as_bool()), (Some(REDIS_ID), Some(false)));
+}
+
+#[tokio::test]
 async fn sign_event_keep_id_keeps_the_events_delivery_id() {
     let h = Harness::new(ApiVersion::V2).await;
     let path = format!("{}/events/function-url-restore.json", env!("CARGO_MANIFEST_DIR"));
