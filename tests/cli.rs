@@ -426,9 +426,14 @@ async fn the_binary_exits_3_when_the_function_is_unreachable() {
     assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
-/// A function on loopback whose restores take 400 ms.
+/// A function on loopback whose restores take 1.5 s: long enough for the first status query to
+/// see them running even on a loaded machine.
 async fn quick_stack(api: ApiVersion) -> (Harness, String) {
-    let h = Harness::builder(api).for_callbacks().build().await;
+    let h = Harness::builder(api)
+        .for_callbacks()
+        .sandbox(|s| s.restore_duration = Duration::from_millis(1500))
+        .build()
+        .await;
     let url = serve(&h).await;
     (h, url)
 }

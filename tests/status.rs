@@ -58,7 +58,8 @@ async fn lossy(api: ApiVersion) -> Harness {
 
 for_both_apis! {
     async fn a_restore_is_running_then_succeeded_with_its_times(api: ApiVersion) {
-        let h = fast(api).await;
+        // Long enough that the first query sees it running even on a loaded machine.
+        let h = Harness::builder(api).for_callbacks().sandbox(|s| s.restore_duration = Duration::from_millis(1500)).build().await;
         let started = restore_as(&h, "msg_status_ok", &restore_body(REDIS_ID, BACKUP_ID)).await;
         assert_eq!(started.status, 202, "{:?}", started.body);
         let first = status(&h, "msg_status_ok").await;
