@@ -51,15 +51,32 @@ pub enum RestoreError {
     #[error("this delivery id was already used with a different payload; use a new webhook-id")]
     IdempotencyKeyReuse,
     #[error(
-        "an earlier attempt of this delivery sent RestoreInstance and its outcome is unknown; check the instance's task list before restoring again (with a new delivery id)"
+        "an earlier attempt of this delivery sent RestoreInstance or CloneInstances and its outcome is unknown; check the instance's task list (in place) or search for an instance tagged crs-restore:delivery={0} (clone) before restoring again (with a new delivery id)"
     )]
-    OutcomeUnknown,
+    OutcomeUnknown(String),
     /// A status query for a delivery this key never sent (or that does not exist, or is forgotten).
     #[error("no delivery with this id was sent with this key (or it is older than IDEMPOTENCY_TTL_SECONDS)")]
     DeliveryNotFound,
     /// The outcome of RestoreInstance is unknown, and Tencent's task list did not settle it.
     #[error("{cause}; {explanation}")]
     Unreconciled { cause: Box<RestoreError>, candidates: Option<Vec<i64>>, explanation: String },
+    #[error(
+        "CloneInstances was sent but no answer came back, and no instance tagged {tag} appeared: a clone may still be created and billed; search the instance list for the tag {tag} before restoring again (with a new delivery id)"
+    )]
+    CloneOutcomeUnknown { tag: String },
+    #[error("key {key_id:?} may not clone: a clone buys a new, billed instance; the key entry needs \"clone\": true")]
+    CloneNotAllowed { key_id: String },
+    #[error("mode \"clone\" needs Tencent API 3.0 (TENCENT_API_VERSION=3): API 2.0 has no CloneInstances")]
+    CloneRequiresApi3,
+    #[error("point-in-time restore is not possible: {0}")]
+    PointInTimeUnavailable(String),
+    #[error(
+        "Tencent restores {} only by cloning a new instance from the backup, not in place; send the request again with \"mode\": \"clone\" ({})",
+        .edition.as_deref().unwrap_or("this edition"), .source
+    )]
+    InPlaceRestoreUnsupported { edition: Option<String>, source: TencentError },
+    #[error("the source instance cannot be cloned as a twin: {0}")]
+    CloneSourceUnsupported(String),
     #[error(transparent)]
     IdempotencyUnavailable(#[from] StoreError),
     #[error(transparent)]
@@ -82,7 +99,14 @@ impl RestoreError {
             Self::Check(c) => c.status(),
             Self::Configuration(_) => 500,
             Self::AsyncInvoke(_) | Self::IdempotencyUnavailable(_) => 503,
-            Self::DuplicateInProgress | Self::OutcomeUnknown => 409,
+            Self::DuplicateInProgress
+            | Self::OutcomeUnknown(_)
+            | Self::CloneOutcomeUnknown { .. }
+            | Self::PointInTimeUnavailable(_)
+            | Self::InPlaceRestoreUnsupported { .. }
+            | Self::CloneSourceUnsupported(_) => 409,
+            Self::CloneNotAllowed { .. } => 403,
+            Self::CloneRequiresApi3 => 422,
             Self::DeliveryNotFound => 404,
             Self::Unreconciled { cause, .. } => cause.status(),
             Self::IdempotencyKeyReuse => 422,
@@ -98,7 +122,10 @@ impl RestoreError {
                     | Failure::InstanceStatusAbnormal
                     | Failure::BackupStatusAbnormal => 409,
                     Failure::InvalidParameter => 422,
-                    Failure::PasswordError | Failure::AuthFailure | Failure::Other => 502,
+                    Failure::PaymentFailed => 402,
+                    Failure::NotPermitted => 403,
+                    Failure::InPlaceUnsupported | Failure::CapacityUnavailable | Failure::QuotaExceeded => 409,
+                    Failure::PasswordError | Failure::AuthFailure | Failure::Unsupported | Failure::Other => 502,
                 },
                 TencentError::Timeout { .. } => 504,
                 TencentError::Config(_) => 500,
@@ -128,7 +155,12 @@ impl RestoreError {
             Self::AsyncInvoke(_) => "AsyncInvokeFailed",
             Self::DuplicateInProgress => "DuplicateInProgress",
             Self::IdempotencyKeyReuse => "IdempotencyKeyReuse",
-            Self::OutcomeUnknown => "OutcomeUnknown",
+            Self::OutcomeUnknown(_) | Self::CloneOutcomeUnknown { .. } => "OutcomeUnknown",
+            Self::CloneNotAllowed { .. } => "CloneNotAllowed",
+            Self::CloneRequiresApi3 => "CloneRequiresApi3",
+            Self::PointInTimeUnavailable(_) => "PointInTimeUnavailable",
+            Self::InPlaceRestoreUnsupported { .. } => "InPlaceRestoreUnsupported",
+            Self::CloneSourceUnsupported(_) => "CloneSourceUnsupported",
             Self::DeliveryNotFound => "DeliveryNotFound",
             Self::Unreconciled { cause, .. } => return cause.code(),
             Self::IdempotencyUnavailable(_) => "IdempotencyUnavailable",
@@ -169,14 +201,21 @@ impl RestoreError {
         match self {
             Self::Unreconciled { cause, .. } => cause.outcome_unknown(),
             Self::Tencent(t) => t.outcome_unknown(),
+            Self::CloneOutcomeUnknown { .. } => true,
             _ => false,
         }
+    }
+
+    /// Whether Tencent refused the purchase of a clone (payment, capacity, quota, allow list...).
+    pub fn purchase_failed(&self) -> bool {
+        matches!(self, Self::Tencent(TencentError::Api { action, .. }) if *action == crate::tencent::error::CLONE_ACTION)
     }
 
     fn tencent_code(&self) -> Option<Value> {
         match self {
             Self::Unreconciled { cause, .. } => cause.tencent_code(),
-            Self::Tencent(TencentError::Api { code, .. }) => Some(code.to_json()),
+            Self::Tencent(TencentError::Api { code, .. })
+            | Self::InPlaceRestoreUnsupported { source: TencentError::Api { code, .. }, .. } => Some(code.to_json()),
             _ => None,
         }
     }

@@ -124,7 +124,7 @@ pub async fn on_lost_answer(
 pub async fn on_replay(state: &AppState, delivery_id: &str) -> Result<(HttpResponse, &'static str), RestoreError> {
     let mut record = match super::record::load(state, "webhook", delivery_id).await {
         Ok(Some(r)) if r.stage == Stage::Unknown => r,
-        _ => return Err(RestoreError::OutcomeUnknown),
+        _ => return Err(RestoreError::OutcomeUnknown(delivery_id.to_owned())),
     };
     let found = super::status::reconcile_record(state, &mut record).await;
     if let Reconciliation::Found { .. } = found {
@@ -133,7 +133,8 @@ pub async fn on_replay(state: &AppState, delivery_id: &str) -> Result<(HttpRespo
         return Ok((HttpResponse::json(202, body), "replayed"));
     }
     let (candidates, explanation) = found.explain();
-    Err(RestoreError::Unreconciled { cause: Box::new(RestoreError::OutcomeUnknown), candidates, explanation })
+    let cause = Box::new(RestoreError::OutcomeUnknown(delivery_id.to_owned()));
+    Err(RestoreError::Unreconciled { cause, candidates, explanation })
 }
 
 #[cfg(test)]

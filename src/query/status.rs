@@ -126,6 +126,13 @@ pub async fn status_of(
 /// Looks for the delivery's task; when found, records it as the delivery's outcome (the record,
 /// and for a synchronous delivery its claim, so replays answer with the task too).
 pub(crate) async fn reconcile_record(state: &AppState, record: &mut DeliveryRecord) -> Reconciliation {
+    if record.mode == "clone" {
+        // A clone is looked for by its delivery tag (the clone path does that), not in the task list.
+        return Reconciliation::NotPossible(format!(
+            "a clone whose answer was lost is found by the instance tag crs-restore:delivery={}",
+            record.delivery_id
+        ));
+    }
     let found =
         reconcile::find(state, &record.redis_id, &record.region, record.claimed_at_ms, record.unknown_at_ms).await;
     if let Reconciliation::Found { task_id, .. } = &found {
