@@ -222,13 +222,45 @@ for_both_apis! {
     }
 }
 
-/// Clone restores (issue 13) record `mode: "clone"` and the clone's id; until they land, the
-/// record is written the way they will write it, and the status path is driven for real.
+/// Clone restores record `mode: "clone"` and the clone's id; the phase is the clone's status.
 mod clone_mode {
     use super::*;
     use crs_restore::idempotency::Key;
     use crs_restore::payload::{RedisId, Region};
     use crs_restore::query::record::{DeliveryRecord, Stage};
+
+    #[tokio::test]
+    async fn a_clone_restore_is_running_until_the_clone_runs_then_succeeded() {
+        let h = fast(ApiVersion::V3).await;
+        let body = json!({"redisId": CLONE_SOURCE, "backupId": CLONE_BACKUP, "mode": "clone"}).to_string();
+        let bought = h.invoke(event_with(&body, KEY_CLONERS, "msg_clone_real", now())).await;
+        assert_eq!((bought.status, bought.body["status"].as_str()), (202, Some("cloning")), "{:?}", bought.body);
+        let asked = status_body("msg_clone_real");
+        let ask = || query(&h, &asked, KEY_CLONERS);
+        let first = ask().await;
+        assert_eq!(
+            (first.body["phase"].as_str(), first.body["mode"].as_str()),
+            (Some("running"), Some("clone")),
+            "{:?}",
+            first.body
+        );
+        assert_eq!(first.body["cloneInstanceId"], bought.body["cloneInstanceId"]);
+        let until = std::time::Instant::now() + Duration::from_secs(10);
+        let mut last = first;
+        while last.body["phase"] == "running" && std::time::Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            last = ask().await;
+        }
+        assert_eq!(
+            (last.body["phase"].as_str(), last.body["tencentStatus"].as_str()),
+            (Some("succeeded"), Some("2")),
+            "{:?}",
+            last.body
+        );
+        assert!(last.body["finishedAt"].is_string(), "{:?}", last.body);
+        let theirs = status(&h, "msg_clone_real").await;
+        assert_eq!(theirs.code(), "DeliveryNotFound", "another key's clone is not found");
+    }
 
     for_both_apis! {
         async fn a_clone_delivery_is_running_until_its_clone_instance_runs(api: ApiVersion) {
