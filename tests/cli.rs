@@ -629,3 +629,24 @@ async fn a_clone_and_a_point_in_time_clone_dry_run_go_through_the_cli() {
         refused.stderr
     );
 }
+
+#[tokio::test]
+async fn restore_wait_follows_a_clone_until_it_runs() {
+    let (_h, url) = quick_stack(ApiVersion::V3).await;
+    let args = [
+        "restore",
+        "--url",
+        &url,
+        "--redis-id",
+        CLONE_SOURCE,
+        "--backup-id",
+        CLONE_BACKUP,
+        "--mode",
+        "clone",
+        "--wait",
+    ];
+    let run = cli(&args, Some(KEY_CLONERS)).await;
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let last = run.stdout.lines().last().unwrap_or_default();
+    assert!(last.contains("restore succeeded") && last.contains("(Tencent: 2)"), "{}", run.stdout);
+}

@@ -41,7 +41,7 @@ pub(crate) async fn run(
     let answer = sent.send(retry_delays, stderr).await?;
     let code = report(&answer, &args, &id, stdout, stderr);
     let json: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
-    let began = matches!(json["status"].as_str(), Some("started" | "accepted"));
+    let began = matches!(json["status"].as_str(), Some("started" | "accepted" | "cloning"));
     if !(args.wait && !args.dry_run && code == exit::OK && began) {
         return Ok(code);
     }
