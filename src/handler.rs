@@ -112,7 +112,9 @@ pub async fn handle_http(state: &Arc<AppState>, req: HttpRequest, deadline: Opti
                 ..record
             };
             let initial = record.to_document();
-            match once(state, &key, deadline, Some(&initial), run(state, *admitted, record, &mut audit)).await {
+            // Boxed: the restore future is large, and debug builds run it on a test thread's stack.
+            let work = Box::pin(run(state, *admitted, record, &mut audit));
+            match Box::pin(once(state, &key, deadline, Some(&initial), work)).await {
                 // A replay of a delivery whose answer was lost: the task list may know by now.
                 Err(RestoreError::OutcomeUnknown(_)) => crate::query::reconcile::on_replay(state, &delivery_id).await,
                 other => other,
@@ -120,7 +122,7 @@ pub async fn handle_http(state: &Arc<AppState>, req: HttpRequest, deadline: Opti
         }
         // Queries are reads: never claimed, so a query's own webhook-id may be anything.
         Ok(Admission::Query(query, key)) => {
-            crate::query::answer(state, query, &key, &mut audit, deadline).await.map(|r| (r, "queried"))
+            Box::pin(crate::query::answer(state, query, &key, &mut audit, deadline)).await.map(|r| (r, "queried"))
         }
         Err(err) => Err(err),
     };
