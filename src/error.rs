@@ -54,6 +54,12 @@ pub enum RestoreError {
         "an earlier attempt of this delivery sent RestoreInstance or CloneInstances and its outcome is unknown; check the instance's task list (in place) or search for an instance tagged crs-restore:delivery={0} (clone) before restoring again (with a new delivery id)"
     )]
     OutcomeUnknown(String),
+    /// A status query for a delivery this key never sent (or that does not exist, or is forgotten).
+    #[error("no delivery with this id was sent with this key (or it is older than IDEMPOTENCY_TTL_SECONDS)")]
+    DeliveryNotFound,
+    /// The outcome of RestoreInstance is unknown, and Tencent's task list did not settle it.
+    #[error("{cause}; {explanation}")]
+    Unreconciled { cause: Box<RestoreError>, candidates: Option<Vec<i64>>, explanation: String },
     #[error(
         "CloneInstances was sent but no answer came back, and no instance tagged {tag} appeared: a clone may still be created and billed; search the instance list for the tag {tag} before restoring again (with a new delivery id)"
     )]
@@ -106,6 +112,8 @@ impl RestoreError {
             | Self::DrillPriceLimit { .. } => 409,
             Self::CloneNotAllowed { .. } => 403,
             Self::CloneRequiresApi3 => 422,
+            Self::DeliveryNotFound => 404,
+            Self::Unreconciled { cause, .. } => cause.status(),
             Self::IdempotencyKeyReuse => 422,
             Self::Signature(_) => 401,
             Self::Forbidden { .. } => 403,
@@ -159,6 +167,8 @@ impl RestoreError {
             Self::InPlaceRestoreUnsupported { .. } => "InPlaceRestoreUnsupported",
             Self::CloneSourceUnsupported(_) => "CloneSourceUnsupported",
             Self::DrillPriceLimit { .. } => "DrillPriceLimitExceeded",
+            Self::DeliveryNotFound => "DeliveryNotFound",
+            Self::Unreconciled { cause, .. } => return cause.code(),
             Self::IdempotencyUnavailable(_) => "IdempotencyUnavailable",
             Self::Secrets(SecretsError::NotFound { .. }) => "SecretNotFound",
             Self::Secrets(SecretsError::Unavailable { .. }) => "SecretsUnavailable",
@@ -184,6 +194,7 @@ impl RestoreError {
             Self::Tencent(TencentError::Api { failure: Failure::AuthFailure, name, message, .. }) => format!(
                 "Tencent rejected the function's API credentials or permissions, also after re-reading them: the function's configuration is wrong ({name}: {message})"
             ),
+            Self::Unreconciled { cause, explanation, .. } => format!("{}; {explanation}", cause.message()),
             Self::Tencent(e) if e.outcome_unknown() => {
                 format!("{e}: the restore may have started; check the instance's task list before retrying")
             }
@@ -193,7 +204,12 @@ impl RestoreError {
 
     /// Whether a restore may have started although this error was returned.
     pub fn outcome_unknown(&self) -> bool {
-        matches!(self, Self::Tencent(t) if t.outcome_unknown()) || matches!(self, Self::CloneOutcomeUnknown { .. })
+        match self {
+            Self::Unreconciled { cause, .. } => cause.outcome_unknown(),
+            Self::Tencent(t) => t.outcome_unknown(),
+            Self::CloneOutcomeUnknown { .. } => true,
+            _ => false,
+        }
     }
 
     /// Whether Tencent refused the purchase of a clone (payment, capacity, quota, allow list...).
@@ -203,6 +219,7 @@ impl RestoreError {
 
     fn tencent_code(&self) -> Option<Value> {
         match self {
+            Self::Unreconciled { cause, .. } => cause.tencent_code(),
             Self::Tencent(TencentError::Api { code, .. })
             | Self::InPlaceRestoreUnsupported { source: TencentError::Api { code, .. }, .. } => Some(code.to_json()),
             _ => None,
@@ -215,6 +232,9 @@ impl RestoreError {
             error["tencentCode"] = code;
         }
         let mut body = json!({ "error": error });
+        if let Self::Unreconciled { candidates: Some(ids), .. } = self {
+            body["candidates"] = ids.clone().into();
+        }
         if let Some(id) = delivery_id {
             body["deliveryId"] = id.into();
         }
@@ -322,5 +342,21 @@ mod tests {
         assert_eq!(RestoreError::UnsupportedMediaType.status(), 415);
         assert_eq!(RestoreError::Signature(SignatureError::NoMatch).status(), 401);
         assert_eq!(RestoreError::Secrets(SecretsError::NotFound { id: "x".into() }).status(), 503);
+        assert_eq!(RestoreError::DeliveryNotFound.to_response(None).status, 404);
+    }
+
+    #[test]
+    fn an_unreconciled_outcome_keeps_its_cause_and_lists_the_candidates() {
+        let timeout = RestoreError::Tencent(TencentError::Timeout { action: "RestoreInstance", seconds: 10 });
+        let e = RestoreError::Unreconciled {
+            cause: Box::new(timeout),
+            candidates: Some(vec![3, 4]),
+            explanation: "two tasks".into(),
+        };
+        let r = e.to_response(Some("msg_1"));
+        assert_eq!((r.status, e.code().as_str()), (504, "TencentTimeout"));
+        assert_eq!(r.body["candidates"], json!([3, 4]));
+        assert!(e.outcome_unknown());
+        assert!(r.body["error"]["message"].as_str().unwrap_or_default().ends_with("; two tasks"));
     }
 }

@@ -20,6 +20,7 @@ use crate::event::{BodyError, HttpRequest, HttpResponse, Incoming};
 use crate::idempotency::{Claim, Key, StoredResponse};
 use crate::job::{self, Job};
 use crate::payload::{BackupRef, RestoreMode, RestoreRequest};
+use crate::query::record::{DeliveryRecord, Stage};
 use crate::restore::{self, Outcome, Target};
 use crate::signature::{self, SignedHeaders};
 use crate::state::AppState;
@@ -95,9 +96,35 @@ pub async fn handle_http(state: &Arc<AppState>, req: HttpRequest, deadline: Opti
     audit.request_id.clone_from(&req.request_id);
     audit.source_ip.clone_from(&req.source_ip);
     let result = match admit(state, &req, &mut audit).await {
-        Ok(admitted) => {
+        Ok(Admission::Restore(admitted)) => {
             let key = Key::new("webhook", &admitted.delivery_id, &req.body);
-            once(state, &key, deadline, run(state, admitted, &mut audit)).await
+            let delivery_id = admitted.delivery_id.clone();
+            // Recorded with the claim, so a status query sees the delivery from `accepted` on.
+            let record = DeliveryRecord::new(
+                "webhook",
+                &delivery_id,
+                &admitted.caller,
+                &admitted.target.redis_id,
+                &admitted.target.region,
+                &String::from(admitted.target.backup.clone()),
+            );
+            let record = DeliveryRecord {
+                asynchronous: admitted.callback.is_some(),
+                mode: admitted.target.mode.as_str().to_owned(),
+                ..record
+            };
+            let initial = record.to_document();
+            // Boxed: the restore future is large, and debug builds run it on a test thread's stack.
+            let work = Box::pin(run(state, *admitted, record, &mut audit));
+            match Box::pin(once(state, &key, deadline, Some(&initial), work)).await {
+                // A replay of a delivery whose answer was lost: the task list may know by now.
+                Err(RestoreError::OutcomeUnknown(_)) => crate::query::reconcile::on_replay(state, &delivery_id).await,
+                other => other,
+            }
+        }
+        // Queries are reads: never claimed, so a query's own webhook-id may be anything.
+        Ok(Admission::Query(query, key)) => {
+            Box::pin(crate::query::answer(state, query, &key, &mut audit, deadline)).await.map(|r| (r, "queried"))
         }
         Err(err) => Err(err),
     };
@@ -120,14 +147,18 @@ pub async fn handle_http(state: &Arc<AppState>, req: HttpRequest, deadline: Opti
 /// Runs `work` at most once per `key`: claims the key first, replays a recorded answer, and
 /// records what happened so a duplicate gets the same answer. Fails closed when the store is
 /// unavailable.
+///
+/// `document` is stored with the claim, and the document `work` returns (if any) with its
+/// outcome, in the same writes (what status queries read).
 pub async fn once(
     state: &AppState,
     key: &Key,
     deadline: Option<Instant>,
-    work: impl Future<Output = Result<(HttpResponse, &'static str), RestoreError>>,
+    document: Option<&Value>,
+    work: impl Future<Output = (Result<(HttpResponse, &'static str), RestoreError>, Option<Value>)>,
 ) -> Result<(HttpResponse, &'static str), RestoreError> {
     let (now_ms, until_ms) = claim_window(deadline);
-    match state.idempotency.claim(key, until_ms, now_ms).await? {
+    match state.idempotency.claim_with_document(key, until_ms, now_ms, document).await? {
         Claim::Claimed => {}
         Claim::InProgress => return Err(RestoreError::DuplicateInProgress),
         Claim::KeyReuse => return Err(RestoreError::IdempotencyKeyReuse),
@@ -143,21 +174,22 @@ pub async fn once(
             return Ok((HttpResponse::json(stored.status, body), "replayed"));
         }
     }
-    let result = work.await;
+    let (result, document) = work.await;
+    let document = document.as_ref();
+    let store = &state.idempotency;
     // The work has happened: a failure to record it is logged, never turned into a new error
     // (the duplicate that follows would be told the truth by the claim's in-progress state).
     let settled = match &result {
         Ok((response, _)) => {
-            state
-                .idempotency
-                .complete(key, &StoredResponse { status: response.status, body: response.body.clone() })
-                .await
+            let answer = StoredResponse { status: response.status, body: response.body.clone() };
+            store.complete_with_document(key, &answer, document).await
         }
-        Err(err) if err.outcome_unknown() => state.idempotency.mark_outcome_unknown(key).await,
+        Err(err) if err.outcome_unknown() => store.mark_outcome_unknown_with_document(key, document).await,
         // The caller's request was answered for good: an identical retry gets the same answer.
         Err(err) if err.status() < 500 => {
             let answer = err.to_response(key.id.split_once('#').map(|(_, id)| id));
-            state.idempotency.complete(key, &StoredResponse { status: answer.status, body: answer.body }).await
+            let answer = StoredResponse { status: answer.status, body: answer.body };
+            store.complete_with_document(key, &answer, document).await
         }
         // Nothing was started (unavailable dependencies): an identical retry may try again.
         Err(_) => state.idempotency.release(key).await,
@@ -166,6 +198,12 @@ pub async fn once(
         tracing::error!(key = %key.id, error = %e, "could not record the outcome of a delivery");
     }
     result
+}
+
+/// What a verified request asks for.
+enum Admission {
+    Restore(Box<Admitted>),
+    Query(crate::query::Query, crate::auth::KeyConfig),
 }
 
 /// A verified, authorized, validated request, ready to run.
@@ -180,7 +218,7 @@ struct Admitted {
 }
 
 /// A Standard Webhooks request: verified on raw bytes, then parsed and authorized.
-async fn admit(state: &AppState, req: &HttpRequest, audit: &mut Audit) -> Result<Admitted, RestoreError> {
+async fn admit(state: &AppState, req: &HttpRequest, audit: &mut Audit) -> Result<Admission, RestoreError> {
     if !req.method.eq_ignore_ascii_case("POST") {
         return Err(RestoreError::MethodNotAllowed(req.method.chars().take(16).collect()));
     }
@@ -200,6 +238,10 @@ async fn admit(state: &AppState, req: &HttpRequest, audit: &mut Audit) -> Result
     audit.delivery_id = Some(delivery_id.clone());
     audit.key_id = Some(verified.key.id.clone());
 
+    if crate::query::Query::is_query(&req.body) {
+        let query = crate::query::Query::parse(&req.body)?;
+        return Ok(Admission::Query(query, verified.key.clone()));
+    }
     let request = RestoreRequest::parse(&req.body)?;
     audit.redis_id = Some(request.redis_id.clone());
     audit.reason = request.reason.as_ref().map(|r| r.as_str().to_owned());
@@ -242,7 +284,7 @@ async fn admit(state: &AppState, req: &HttpRequest, audit: &mut Audit) -> Result
         None if request.wait_for_completion => return Err(RestoreError::WaitWithoutCallback),
         None => None,
     };
-    Ok(Admitted {
+    Ok(Admission::Restore(Box::new(Admitted {
         delivery_id,
         caller: verified.key.id.clone(),
         target: Target {
@@ -256,13 +298,30 @@ async fn admit(state: &AppState, req: &HttpRequest, audit: &mut Audit) -> Result
         callback,
         wait: request.wait_for_completion,
         dry_run: request.dry_run,
-    })
+    })))
 }
 
-/// Runs an admitted request: now, or as an asynchronous job when there is a callback.
+/// Runs an admitted request; returns its answer and the delivery's record as it now stands
+/// (`None`: leave the record written with the claim alone, as a job now moves it on).
 async fn run(
     state: &Arc<AppState>,
     admitted: Admitted,
+    mut record: DeliveryRecord,
+    audit: &mut Audit,
+) -> (Result<(HttpResponse, &'static str), RestoreError>, Option<Value>) {
+    let callback_mode = admitted.callback.is_some();
+    let result = execute(state, admitted, &mut record, audit).await;
+    // In callback mode the job may already have moved the record on: never overwrite it then,
+    // except to record that the job could not even be started.
+    let document = (!callback_mode || result.is_err()).then(|| record.to_document());
+    (result, document)
+}
+
+/// Runs an admitted request now, or as an asynchronous job when there is a callback.
+async fn execute(
+    state: &Arc<AppState>,
+    admitted: Admitted,
+    record: &mut DeliveryRecord,
     audit: &mut Audit,
 ) -> Result<(HttpResponse, &'static str), RestoreError> {
     let Admitted { delivery_id, caller, target, reason, callback, wait, dry_run } = admitted;
@@ -284,12 +343,49 @@ async fn run(
             watch: None,
             slack: None,
         };
-        state.invoker.dispatch(state, job).await?;
+        if let Err(e) = state.invoker.dispatch(state, job).await {
+            let err = RestoreError::from(e);
+            record.failed(err.to_response(None).body["error"].clone());
+            return Err(err);
+        }
         let body = json!({"status": "accepted", "deliveryId": delivery_id});
         return Ok((HttpResponse::json(202, body), "accepted"));
     }
 
-    let outcome = restore::execute(state, &target, &delivery_id, dry_run, audit).await?;
+    let outcome = match restore::execute(state, &target, &delivery_id, dry_run, audit).await {
+        Ok(outcome) => outcome,
+        // An in-place restore's answer was lost: before saying so, ask Tencent's task list (a
+        // clone's is looked for by its delivery tag inside the clone path already).
+        Err(err) if err.outcome_unknown() && target.mode == RestoreMode::InPlace => {
+            if let Some(id) = &audit.backup_id {
+                record.backup = id.to_string();
+            }
+            record.unknown();
+            return crate::query::reconcile::on_lost_answer(state, record, err).await;
+        }
+        Err(err) if err.outcome_unknown() => {
+            record.unknown();
+            return Err(err);
+        }
+        Err(err) => {
+            record.failed(err.to_response(None).body["error"].clone());
+            return Err(err);
+        }
+    };
+    match &outcome {
+        Outcome::Started { task_id, backup } => {
+            record.backup = backup.id.to_string();
+            record.started(*task_id, crate::clock::unix_ms());
+        }
+        Outcome::Cloning(clone) => {
+            clone.backup_id.clone_into(&mut record.backup);
+            record.clone_instance_id = Some(clone.instance_id.clone());
+            record.reconciled = clone.reconciled;
+            record.stage = Stage::Started;
+            record.started_at_ms = Some(crate::clock::unix_ms());
+        }
+        Outcome::DryRunOk { .. } | Outcome::CloneDryRunOk(_) => record.stage = Stage::DryRunOk,
+    }
     let (status, body, audit_outcome) = outcome_answer(&target, &delivery_id, outcome);
     Ok((HttpResponse::json(status, body), audit_outcome))
 }

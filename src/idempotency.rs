@@ -79,6 +79,12 @@ pub struct Key {
 }
 
 impl Key {
+    /// The key of an existing claim, for recording its outcome later (the payload is not
+    /// needed to settle a claim, only to take one).
+    pub fn settle_only(source: &str, delivery_id: &str) -> Self {
+        Self { id: format!("{source}#{delivery_id}"), payload_hash: String::new() }
+    }
+
     /// `source` is `webhook`, `slack`, `drill` or `job`; `payload` the bytes that must match.
     pub fn new(source: &str, delivery_id: &str, payload: &[u8]) -> Self {
         Self { id: format!("{source}#{delivery_id}"), payload_hash: hex::encode(Sha256::digest(payload)) }
@@ -93,6 +99,8 @@ struct Record {
     in_progress_expiry_ms: i64,
     /// When the record is forgotten (the TTL), unix ms.
     expires_at_ms: i64,
+    /// What status queries read about the delivery (see [`Store::get_document`]).
+    document: Option<Value>,
 }
 
 impl Record {
@@ -129,8 +137,19 @@ impl Store {
 
     /// Claims `key` until `in_progress_until_ms` (the holder's deadline, unix ms).
     pub async fn claim(&self, key: &Key, in_progress_until_ms: i64, now_ms: i64) -> Result<Claim, StoreError> {
+        self.claim_with_document(key, in_progress_until_ms, now_ms, None).await
+    }
+
+    /// [`Store::claim`], storing `document` with the claim in the same write when it succeeds.
+    pub async fn claim_with_document(
+        &self,
+        key: &Key,
+        in_progress_until_ms: i64,
+        now_ms: i64,
+        document: Option<&Value>,
+    ) -> Result<Claim, StoreError> {
         match &self.0 {
-            Backend::Memory { records, ttl } => {
+            Backend::Memory { records, ttl, .. } => {
                 let mut records = records.lock().unwrap_or_else(|p| p.into_inner());
                 records.retain(|_, r| r.expires_at_ms > now_ms);
                 if let Some(existing) = records.get(&key.id) {
@@ -145,13 +164,14 @@ impl Store {
                     response: None,
                     in_progress_expiry_ms: in_progress_until_ms,
                     expires_at_ms: now_ms.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)),
+                    document: document.cloned(),
                 };
                 records.insert(key.id.clone(), record);
                 Ok(Claim::Claimed)
             }
             Backend::Dynamo { client, table, ttl } => {
                 let expiration = now_ms / 1000 + i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 2);
-                let put = client
+                let mut put = client
                     .get()
                     .await
                     .put_item()
@@ -169,9 +189,11 @@ impl Store {
                     .expression_attribute_names("#s", "status")
                     .expression_attribute_values(":in_progress", AttributeValue::S(Status::InProgress.as_str().into()))
                     .expression_attribute_values(":now_ms", AttributeValue::N(now_ms.to_string()))
-                    .expression_attribute_values(":now_s", AttributeValue::N((now_ms / 1000).to_string()))
-                    .send()
-                    .await;
+                    .expression_attribute_values(":now_s", AttributeValue::N((now_ms / 1000).to_string()));
+                if let Some(doc) = document {
+                    put = put.item("document", AttributeValue::S(doc.to_string()));
+                }
+                let put = put.send().await;
                 match put {
                     Ok(_) => Ok(Claim::Claimed),
                     Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
@@ -186,12 +208,31 @@ impl Store {
 
     /// Records the final answer for replay.
     pub async fn complete(&self, key: &Key, response: &StoredResponse) -> Result<(), StoreError> {
-        self.finish(key, Status::Completed, Some(response)).await
+        self.finish(key, Status::Completed, Some(response), None).await
+    }
+
+    /// [`Store::complete`], replacing the claim's document in the same write when one is given.
+    pub async fn complete_with_document(
+        &self,
+        key: &Key,
+        response: &StoredResponse,
+        document: Option<&Value>,
+    ) -> Result<(), StoreError> {
+        self.finish(key, Status::Completed, Some(response), document).await
     }
 
     /// Records that RestoreInstance was sent but its outcome is unknown.
     pub async fn mark_outcome_unknown(&self, key: &Key) -> Result<(), StoreError> {
-        self.finish(key, Status::OutcomeUnknown, None).await
+        self.finish(key, Status::OutcomeUnknown, None, None).await
+    }
+
+    /// [`Store::mark_outcome_unknown`], replacing the claim's document in the same write.
+    pub async fn mark_outcome_unknown_with_document(
+        &self,
+        key: &Key,
+        document: Option<&Value>,
+    ) -> Result<(), StoreError> {
+        self.finish(key, Status::OutcomeUnknown, None, document).await
     }
 
     /// Gives the key up (nothing happened): an identical retry may try again.
@@ -214,13 +255,22 @@ impl Store {
         }
     }
 
-    async fn finish(&self, key: &Key, status: Status, response: Option<&StoredResponse>) -> Result<(), StoreError> {
+    async fn finish(
+        &self,
+        key: &Key,
+        status: Status,
+        response: Option<&StoredResponse>,
+        document: Option<&Value>,
+    ) -> Result<(), StoreError> {
         match &self.0 {
             Backend::Memory { records, .. } => {
                 let mut records = records.lock().unwrap_or_else(|p| p.into_inner());
                 if let Some(r) = records.get_mut(&key.id) {
                     r.status = status;
                     r.response = response.cloned();
+                    if let Some(doc) = document {
+                        r.document = Some(doc.clone());
+                    }
                 }
                 Ok(())
             }
@@ -233,16 +283,83 @@ impl Store {
                     .key("id", AttributeValue::S(key.id.clone()))
                     .expression_attribute_names("#s", "status")
                     .expression_attribute_values(":s", AttributeValue::S(status.as_str().into()));
-                update = match response {
-                    Some(r) => {
-                        let stored = serde_json::json!({"status": r.status, "body": r.body}).to_string();
-                        update
-                            .update_expression("SET #s = :s, response_data = :r")
-                            .expression_attribute_values(":r", AttributeValue::S(stored))
-                    }
-                    None => update.update_expression("SET #s = :s"),
-                };
-                update.send().await.map(drop).map_err(|e| dynamo_error(&e))
+                let mut expression = String::from("SET #s = :s");
+                if let Some(r) = response {
+                    let stored = serde_json::json!({"status": r.status, "body": r.body}).to_string();
+                    expression.push_str(", response_data = :r");
+                    update = update.expression_attribute_values(":r", AttributeValue::S(stored));
+                }
+                if let Some(doc) = document {
+                    expression.push_str(", document = :d");
+                    update = update.expression_attribute_values(":d", AttributeValue::S(doc.to_string()));
+                }
+                update.update_expression(expression).send().await.map(drop).map_err(|e| dynamo_error(&e))
+            }
+        }
+    }
+
+    /// Replaces the document of the claim `key_id` (`source#delivery`), if that claim exists;
+    /// never creates one (an item without a claim's fields would confuse later claims).
+    pub async fn set_document(&self, key_id: &str, document: &Value) -> Result<(), StoreError> {
+        match &self.0 {
+            Backend::Memory { records, .. } => {
+                let mut records = records.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(r) = records.get_mut(key_id) {
+                    r.document = Some(document.clone());
+                }
+                Ok(())
+            }
+            Backend::Dynamo { client, table, .. } => {
+                let result = client
+                    .get()
+                    .await
+                    .update_item()
+                    .table_name(table)
+                    .key("id", AttributeValue::S(key_id.to_owned()))
+                    .update_expression("SET document = :d")
+                    .condition_expression("attribute_exists(id)")
+                    .expression_attribute_values(":d", AttributeValue::S(document.to_string()))
+                    .send()
+                    .await;
+                match result {
+                    Ok(_) => Ok(()),
+                    Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => Ok(()),
+                    Err(e) => Err(dynamo_error(&e)),
+                }
+            }
+        }
+    }
+
+    /// The document stored with the claim `key_id`, if the claim exists and has not expired.
+    /// Status queries read it; claims never look at it.
+    pub async fn get_document(&self, key_id: &str, now_ms: i64) -> Result<Option<Value>, StoreError> {
+        match &self.0 {
+            Backend::Memory { records, .. } => {
+                let records = records.lock().unwrap_or_else(|p| p.into_inner());
+                Ok(records.get(key_id).filter(|r| r.expires_at_ms > now_ms).and_then(|r| r.document.clone()))
+            }
+            Backend::Dynamo { client, table, .. } => {
+                let out = client
+                    .get()
+                    .await
+                    .get_item()
+                    .table_name(table)
+                    .key("id", AttributeValue::S(key_id.to_owned()))
+                    .consistent_read(true)
+                    .send()
+                    .await
+                    .map_err(|e| dynamo_error(&e))?;
+                let Some(item) = out.item else { return Ok(None) };
+                // TTL deletion is lazy: an expired item may still be there.
+                let expired = item
+                    .get("expiration")
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|v| v.parse::<i64>().ok())
+                    .is_some_and(|s| s.saturating_mul(1000) <= now_ms);
+                if expired {
+                    return Ok(None);
+                }
+                Ok(item.get("document").and_then(|v| v.as_s().ok()).and_then(|raw| serde_json::from_str(raw).ok()))
             }
         }
     }
@@ -276,6 +393,7 @@ impl Store {
             response,
             in_progress_expiry_ms: n("in_progress_expiry").unwrap_or(i64::MAX),
             expires_at_ms: n("expiration").map_or(i64::MAX, |s| s.saturating_mul(1000)),
+            document: None,
         }))
     }
 }
@@ -320,6 +438,22 @@ mod tests {
         assert_eq!(store.claim(&k, 30_000, 7_000).await, Ok(Claim::Claimed));
         store.mark_outcome_unknown(&k).await.expect("mark");
         assert_eq!(store.claim(&k, 90_000, 80_000).await, Ok(Claim::OutcomeUnknown));
+    }
+
+    #[tokio::test]
+    async fn a_document_rides_on_its_claim_and_expires_with_it() {
+        let store = Store::memory(Duration::from_secs(10));
+        let k = key("{}");
+        store.set_document(&k.id, &json!({"stage": "orphan"})).await.expect("set");
+        assert_eq!(store.get_document(&k.id, 1_000).await, Ok(None), "no claim, no document");
+        let doc = json!({"stage": "accepted"});
+        assert_eq!(store.claim_with_document(&k, 10_000, 1_000, Some(&doc)).await, Ok(Claim::Claimed));
+        assert_eq!(store.get_document(&k.id, 2_000).await, Ok(Some(doc)));
+        let answer = StoredResponse { status: 202, body: json!({"status": "started"}) };
+        store.complete_with_document(&k, &answer, Some(&json!({"stage": "started"}))).await.expect("complete");
+        assert_eq!(store.claim(&k, 10_000, 3_000).await, Ok(Claim::Completed(answer)), "claims ignore documents");
+        assert_eq!(store.get_document(&k.id, 3_000).await, Ok(Some(json!({"stage": "started"}))));
+        assert_eq!(store.get_document(&k.id, 11_000).await, Ok(None));
     }
 
     #[test]

@@ -16,6 +16,7 @@ use crate::clock::{claim_window, rfc3339_ms, unix_ms, unix_now};
 use crate::error::RestoreError;
 use crate::idempotency::{Claim, Key, StoredResponse};
 use crate::payload::{BackupId, BackupRef, PointInTime, RedisId, Region, RestoreMode};
+use crate::query::record::{self, DeliveryRecord, Stage};
 use crate::restore::{self, Outcome, Target, WaitEnd};
 use crate::state::AppState;
 use crate::tencent::TaskStatus;
@@ -262,8 +263,19 @@ async fn start(
     } else {
         restore::execute(state, &target, &job.delivery_id, job.dry_run, audit).await
     };
+    let executed = match executed {
+        // An in-place restore's answer was lost: Tencent's task list may show the task (then it is
+        // followed as usual). A clone's is looked for by its delivery tag inside the clone path.
+        Err(err) if err.outcome_unknown() && job.mode == RestoreMode::InPlace => {
+            reconciled(state, job, audit).await.ok_or(err)
+        }
+        other => other,
+    };
     match executed {
         Err(err) => {
+            let error = error_json(&err);
+            let unknown = err.outcome_unknown();
+            note(state, job, |r| if unknown { r.unknown() } else { r.failed(error) }).await;
             // A restore whose outcome is unknown may be running, and a purchase Tencent refused
             // is a failed restore: failures to report, not rejections the caller can simply
             // correct and retry.
@@ -281,6 +293,7 @@ async fn start(
             report
         }
         Ok(outcome @ Outcome::CloneDryRunOk(_)) => {
+            note(state, job, |r| r.stage = Stage::DryRunOk).await;
             let (_, body, _) = crate::handler::outcome_answer(&target, &job.delivery_id, outcome);
             let mut report = JobReport::new("dry-run-ok");
             report.backup_id = body["backupId"].as_str().map(str::to_owned);
@@ -292,6 +305,17 @@ async fn start(
             report
         }
         Ok(Outcome::Cloning(clone)) => {
+            let (instance_id, backup_id, reconciled) =
+                (clone.instance_id.clone(), clone.backup_id.clone(), clone.reconciled);
+            note(state, job, |r| {
+                r.mode = "clone".into();
+                r.backup = backup_id;
+                r.clone_instance_id = Some(instance_id);
+                r.reconciled = reconciled;
+                r.stage = Stage::Started;
+                r.started_at_ms = Some(started_ms);
+            })
+            .await;
             let mut report = JobReport::new("cloning");
             report.started_at_ms = Some(started_ms);
             report.backup_id = Some(clone.backup_id.clone());
@@ -322,6 +346,7 @@ async fn start(
             merge(report, followed)
         }
         Ok(Outcome::DryRunOk { backup, .. }) => {
+            note(state, job, |r| r.stage = Stage::DryRunOk).await;
             let mut report = JobReport::new("dry-run-ok");
             report.backup_id = Some(backup.id.to_string());
             report.backup_start_time.clone_from(&backup.start_time);
@@ -333,6 +358,12 @@ async fn start(
             report
         }
         Ok(Outcome::Started { task_id, backup }) => {
+            let backup_id = backup.id.to_string();
+            note(state, job, |r| {
+                r.backup = backup_id;
+                r.started(task_id, started_ms);
+            })
+            .await;
             let mut report = JobReport::new("started");
             report.started_at_ms = Some(started_ms);
             report.task_id = Some(task_id);
@@ -440,6 +471,11 @@ async fn follow(
             event.kind = "restore.succeeded".into();
             event.clone = clone.as_ref().map(clone_json);
             report.outcome = "succeeded";
+            note(state, job, |r| {
+                r.stage = Stage::Succeeded;
+                r.finished_at_ms = Some(finished_ms);
+            })
+            .await;
         }
         WaitEnd::Finished(_) if is_clone => {
             report.error_code = Some("CloneFailed".into());
@@ -451,8 +487,13 @@ async fn follow(
         }
         WaitEnd::Finished(_) => {
             report.error_code = Some("RestoreTaskFailed".into());
-            event.error =
-                Some(json!({"code": "RestoreTaskFailed", "message": "Tencent reports the restore task as failed"}));
+            let error = json!({"code": "RestoreTaskFailed", "message": "Tencent reports the restore task as failed"});
+            note(state, job, |r| {
+                r.finished_at_ms = Some(finished_ms);
+                r.failed(error.clone());
+            })
+            .await;
+            event.error = Some(error);
         }
         WaitEnd::TimedOut { last_error } => {
             report.error_code = Some("WaitTimeout".into());
@@ -498,6 +539,43 @@ async fn follow(
     report.duration_seconds = Some(duration);
     notify(state, job, &event, deadline, &mut report).await;
     report
+}
+
+/// Records the unknown outcome and looks for the task in Tencent's task list; `Some` when
+/// exactly one restore task started while the request was in flight.
+async fn reconciled(state: &AppState, job: &Job, audit: &Audit) -> Option<Outcome> {
+    let backup = audit.backup_id.clone().or_else(|| match &job.backup {
+        BackupRef::Id(id) => Some(id.clone()),
+        BackupRef::Latest => None,
+    })?;
+    let mut found = None;
+    note(state, job, |r| r.unknown()).await;
+    let mut record = record::load(state, &job.source, &job.delivery_id).await.ok().flatten()?;
+    if let crate::query::reconcile::Reconciliation::Found { task_id, .. } =
+        crate::query::reconcile_record(state, &mut record).await
+    {
+        found = Some(Outcome::Started { task_id, backup: restore::ResolvedBackup { id: backup, start_time: None } });
+    }
+    found
+}
+
+/// Moves the delivery's record (what status queries read) on; creates it for sources that
+/// have none yet (Slack, drills).
+async fn note(state: &AppState, job: &Job, change: impl FnOnce(&mut DeliveryRecord)) {
+    let base = || {
+        let mut r = DeliveryRecord::new(
+            &job.source,
+            &job.delivery_id,
+            &job.caller,
+            &job.redis_id,
+            &job.region,
+            &String::from(job.backup.clone()),
+        );
+        r.asynchronous = true;
+        r.mode = job.mode.as_str().to_owned();
+        r
+    };
+    record::update(state, &job.source, &job.delivery_id, base, change).await;
 }
 
 fn base_event(job: &Job, kind: &str) -> CallbackEvent {

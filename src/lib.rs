@@ -19,6 +19,7 @@ pub mod job;
 pub mod local;
 pub mod metrics;
 pub mod payload;
+pub mod query;
 pub mod restore;
 pub mod sandbox;
 pub mod secrets;

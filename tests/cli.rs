@@ -30,6 +30,8 @@ async fn cli(args: &[&str], key: Option<&str>) -> Run {
     let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
     let mut ctx = Context::new(key.map(str::to_owned), &mut stdout, &mut stderr);
     ctx.retry_delays = vec![Duration::from_millis(10); 2];
+    ctx.wait.first_poll = Duration::from_millis(50);
+    ctx.wait.max_poll = Duration::from_millis(200);
     let argv = std::iter::once("crs-restore-cli").chain(args.iter().copied());
     let code = cli::run(argv, ctx).await;
     Run { code, stdout: String::from_utf8_lossy(&stdout).into(), stderr: String::from_utf8_lossy(&stderr).into() }
@@ -338,6 +340,18 @@ async fn sign_event_makes_both_fixtures_acceptable_to_the_handler() {
 }
 
 #[tokio::test]
+async fn the_tasks_query_fixture_signed_with_sign_event_is_answered() {
+    let h = Harness::new(ApiVersion::V3).await;
+    let path = format!("{}/events/function-url-tasks-query.json", env!("CARGO_MANIFEST_DIR"));
+    let run = cli(&["sign-event", &path], Some(KEY_RUNBOOKS)).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let answer = crs_restore::handler::handle_event(&h.state, serde_json::from_str(&run.stdout).expect("event")).await;
+    assert_eq!(answer["statusCode"], 200, "{answer}");
+    let body: Value = serde_json::from_str(answer["body"].as_str().expect("body")).expect("JSON");
+    assert_eq!((body["redisId"].as_str(), body["restoreRunning"].as_bool()), (Some(REDIS_ID), Some(false)));
+}
+
+#[tokio::test]
 async fn sign_event_keep_id_keeps_the_events_delivery_id() {
     let h = Harness::new(ApiVersion::V2).await;
     let path = format!("{}/events/function-url-restore.json", env!("CARGO_MANIFEST_DIR"));
@@ -378,7 +392,10 @@ async fn the_binary_exits_2_on_usage_errors_and_a_missing_key() {
     let url = closed_port_url();
     let cases: [(&[&str], Option<&str>); 4] = [
         (&["restore", "--url", &url, "--redis-id", REDIS_ID], Some(KEY_RUNBOOKS)),
-        (&["restore", "--url", &url, "--redis-id", REDIS_ID, "--backup-id", "latest", "--wait"], Some(KEY_RUNBOOKS)),
+        (
+            &["restore", "--url", &url, "--redis-id", REDIS_ID, "--backup-id", "latest", "--timeout-wait", "0"],
+            Some(KEY_RUNBOOKS),
+        ),
         (
             &["restore", "--url", "http://example.com/", "--redis-id", REDIS_ID, "--backup-id", "latest"],
             Some(KEY_RUNBOOKS),
@@ -407,6 +424,136 @@ async fn the_binary_exits_3_when_the_function_is_unreachable() {
     let out =
         binary(&["restore", "--url", &url, "--redis-id", REDIS_ID, "--backup-id", "latest"], Some(KEY_RUNBOOKS)).await;
     assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A function on loopback whose restores take 1.5 s: long enough for the first status query to
+/// see them running even on a loaded machine.
+async fn quick_stack(api: ApiVersion) -> (Harness, String) {
+    let h = Harness::builder(api)
+        .for_callbacks()
+        .sandbox(|s| s.restore_duration = Duration::from_millis(1500))
+        .build()
+        .await;
+    let url = serve(&h).await;
+    (h, url)
+}
+
+/// Every line of plain `--wait` output starts with an RFC 3339 UTC timestamp.
+fn timestamped(line: &str) -> bool {
+    let stamp = line.split(' ').next().unwrap_or_default();
+    stamp.len() == 24 && stamp.ends_with('Z') && stamp.as_bytes()[10] == b'T'
+}
+
+#[tokio::test]
+async fn restore_wait_without_a_callback_follows_the_restore_to_success_with_timestamped_lines() {
+    for api in [ApiVersion::V2, ApiVersion::V3] {
+        let (h, url) = quick_stack(api).await;
+        let run = restore(&url, Some(KEY_RUNBOOKS), &["--wait"]).await;
+        assert_eq!(run.code, 0, "{api:?}: {}{}", run.stdout, run.stderr);
+        let lines: Vec<&str> = run.stdout.lines().collect();
+        assert!(lines[0].starts_with("restore started: task "), "{}", run.stdout);
+        assert!(lines[1..].iter().all(|l| timestamped(l)), "{}", run.stdout);
+        assert!(lines.iter().any(|l| l.contains(" running")), "{}", run.stdout);
+        let last = lines.last().copied().unwrap_or_default();
+        assert!(last.contains("restore succeeded in ") && last.contains("delivery msg_"), "{last}");
+        if api == ApiVersion::V3 {
+            assert!(last.contains("succeeded 100%"), "{last}");
+        }
+        assert_eq!(h.restores(), 1);
+    }
+}
+
+#[tokio::test]
+async fn restore_wait_exits_1_when_the_task_fails() {
+    let (h, url) = quick_stack(ApiVersion::V3).await;
+    h.sandbox.fail_next_task(REDIS_ID);
+    let run = restore(&url, Some(KEY_RUNBOOKS), &["--wait"]).await;
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.lines().last().unwrap_or_default().contains("restore failed: failed"), "{}", run.stdout);
+    assert!(run.stderr.contains("error RestoreTaskFailed"), "{}", run.stderr);
+}
+
+#[tokio::test]
+async fn restore_wait_exits_4_when_the_restore_outlasts_timeout_wait() {
+    // The default harness's restores take 30 s.
+    let h = Harness::new(ApiVersion::V3).await;
+    let url = serve(&h).await;
+    let run = restore(&url, Some(KEY_RUNBOOKS), &["--wait", "--timeout-wait", "1"]).await;
+    assert_eq!(run.code, 4, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.lines().last().unwrap_or_default().contains("still running after"), "{}", run.stdout);
+    assert!(run.stderr.contains("crs-restore-cli status --delivery-id msg_"), "{}", run.stderr);
+}
+
+#[tokio::test]
+async fn restore_wait_with_a_callback_also_waits_and_asks_the_function_to_wait() {
+    let (_h, url) = quick_stack(ApiVersion::V3).await;
+    let rx = common::receiver::Receiver::start(CALLBACK_KEY, &[]).await;
+    let run = restore(&url, Some(KEY_RUNBOOKS), &["--wait", "--callback-url", &rx.url()]).await;
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.starts_with("accepted: delivery "), "{}", run.stdout);
+    assert!(run.stdout.contains("restore succeeded"), "{}", run.stdout);
+    rx.wait_for_kind("restore.succeeded", Duration::from_secs(10)).await;
+}
+
+#[tokio::test]
+async fn a_status_query_that_cannot_be_made_exits_3_or_1() {
+    // The restore is answered; the status query then gets no answer in time.
+    let slow = vec![(202, STARTED, Duration::ZERO), (200, "{}", Duration::from_secs(5))];
+    let (_stub, url) = Stub::start(slow).await;
+    let run = restore(&url, Some(KEY_RUNBOOKS), &["--wait", "--timeout", "1"]).await;
+    assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
+    // The status query is refused.
+    let gone = r#"{"error":{"code":"DeliveryNotFound","message":"no such delivery"}}"#;
+    let (_stub, url) = Stub::start(vec![(202, STARTED, Duration::ZERO), (404, gone, Duration::ZERO)]).await;
+    let run = restore(&url, Some(KEY_RUNBOOKS), &["--wait"]).await;
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("error 404 DeliveryNotFound"), "{}", run.stderr);
+}
+
+#[tokio::test]
+async fn status_and_tasks_commands_print_the_functions_answers() {
+    let (h, url) = quick_stack(ApiVersion::V3).await;
+    let started = restore(&url, Some(KEY_RUNBOOKS), &["--delivery-id", "msg_cli_status"]).await;
+    assert_eq!(started.code, 0, "{}", started.stderr);
+    let status = cli(&["status", "--url", &url, "--delivery-id", "msg_cli_status"], Some(KEY_RUNBOOKS)).await;
+    assert_eq!(status.code, 0, "{}", status.stderr);
+    assert!(
+        status.stdout.starts_with("delivery msg_cli_status: running (inPlace of crs-izbob1wh in ap-guangzhou), task "),
+        "{}",
+        status.stdout
+    );
+    let json = cli(&["status", "--url", &url, "--delivery-id", "msg_cli_status", "--json"], Some(KEY_RUNBOOKS)).await;
+    let body: Value = serde_json::from_str(&json.stdout).expect("JSON");
+    assert_eq!(body["deliveryId"], "msg_cli_status");
+    let missing = cli(&["status", "--url", &url, "--delivery-id", "msg_never"], Some(KEY_RUNBOOKS)).await;
+    assert_eq!(missing.code, 1);
+    assert!(missing.stderr.contains("error 404 DeliveryNotFound"), "{}", missing.stderr);
+    let tasks = cli(&["tasks", "--url", &url, "--redis-id", REDIS_ID], Some(KEY_RUNBOOKS)).await;
+    assert_eq!(tasks.code, 0, "{}", tasks.stderr);
+    assert!(tasks.stdout.starts_with("crs-izbob1wh (ap-guangzhou): a restore is running"), "{}", tasks.stdout);
+    assert!(tasks.stdout.contains("restore "), "{}", tasks.stdout);
+    let refused = cli(&["tasks", "--url", &url, "--redis-id", REDIS_ID], Some(KEY_DRILLS)).await;
+    assert_eq!(refused.code, 1);
+    assert_eq!(h.restores(), 1, "queries never restore");
+}
+
+#[tokio::test]
+async fn the_binary_shows_live_progress_on_a_terminal_and_exits_0() {
+    let (_h, url) = quick_stack(ApiVersion::V3).await;
+    let bin = env!("CARGO_BIN_EXE_crs-restore-cli");
+    // `script` gives the binary a pseudo-terminal as stdout and records what it drew.
+    let command = format!("{bin} restore --url {url} --redis-id {REDIS_ID} --backup-id {BACKUP_ID} --wait");
+    let mut cmd = std::process::Command::new("script");
+    cmd.args(["-q", "-e", "-c", &command, "/dev/null"]).env_clear().env("CRS_RESTORE_SIGNING_KEY", KEY_RUNBOOKS);
+    cmd.env("PATH", std::env::var("PATH").unwrap_or_default()).env("TERM", "xterm");
+    let out = tokio::task::spawn_blocking(move || cmd.output()).await.expect("join").expect("script runs");
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{screen}");
+    // The spinner redraws its line in place (carriage returns / ANSI erase), never timestamped lines.
+    assert!(screen.contains("\x1b[") || screen.contains('\r'), "no live redraw: {screen:?}");
+    assert!(screen.contains("running"), "{screen:?}");
+    assert!(screen.contains("restore succeeded in "), "{screen:?}");
+    assert!(!screen.lines().any(timestamped), "{screen:?}");
 }
 
 /// The RUNBOOK's `source .run/local.env && crs-restore-cli ...` line, verbatim.
@@ -481,4 +628,25 @@ async fn a_clone_and_a_point_in_time_clone_dry_run_go_through_the_cli() {
         "{}",
         refused.stderr
     );
+}
+
+#[tokio::test]
+async fn restore_wait_follows_a_clone_until_it_runs() {
+    let (_h, url) = quick_stack(ApiVersion::V3).await;
+    let args = [
+        "restore",
+        "--url",
+        &url,
+        "--redis-id",
+        CLONE_SOURCE,
+        "--backup-id",
+        CLONE_BACKUP,
+        "--mode",
+        "clone",
+        "--wait",
+    ];
+    let run = cli(&args, Some(KEY_CLONERS)).await;
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let last = run.stdout.lines().last().unwrap_or_default();
+    assert!(last.contains("restore succeeded") && last.contains("(Tencent: 2)"), "{}", run.stdout);
 }

@@ -267,6 +267,8 @@ for_both_apis! {
     async fn a_tencent_timeout_after_sending_is_504_and_never_retried(api: ApiVersion) {
         let h = Harness::builder(api).env("TENCENT_TIMEOUT_SECONDS", "1").build().await;
         h.sandbox.inject(Fault { action: Some("RestoreInstance".into()), kind: FaultKind::DelayResponse(Duration::from_secs(3)), times: 1 });
+        // The task list cannot settle it either (reconciliation has its own tests in status.rs).
+        h.sandbox.inject(Fault { action: Some("DescribeTaskList".into()), kind: FaultKind::HttpStatus(503), times: 1 });
         let reply = h.restore(&restore_body(REDIS_ID, BACKUP_ID)).await;
         assert_eq!((reply.status, reply.code()), (504, "TencentTimeout"));
         assert!(reply.body["error"]["message"].as_str().is_some_and(|m| m.contains("task list")));

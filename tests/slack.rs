@@ -13,7 +13,7 @@ use common::receiver::{Received, Receiver};
 use common::slack::{encode, fixture_form, signed};
 use common::*;
 use crs_restore::payload::{BackupId, RedisId, Region};
-use crs_restore::sandbox::{Fault, FaultKind};
+use crs_restore::sandbox::{Fault, FaultKind, SandboxTaskKind};
 use crs_restore::secrets::SecretString;
 use crs_restore::slack::token::ConfirmToken;
 use crs_restore::tencent::ApiVersion;
@@ -481,4 +481,52 @@ async fn a_clone_from_slack_needs_clone_permission_in_the_slack_configuration() 
     assert_eq!(reply.status, 200);
     assert!(reply.body.to_string().contains("\\\"clone\\\": true"), "{:?}", reply.body);
     assert_eq!(s.h.sandbox.calls("DescribeInstanceBackups"), 0);
+}
+
+mod status {
+    use super::*;
+
+    for_both_apis! {
+    async fn status_lists_the_instances_recent_restore_and_clone_tasks_ephemerally(api: ApiVersion) {
+        let s = Slack::new(api).await;
+        let idle = s.h.invoke(command("status crs-izbob1wh", &s.commands_url(), |_| {})).await;
+        assert_eq!((idle.status, idle.body["response_type"].as_str()), (200, Some("ephemeral")));
+        let t = idle.body["text"].as_str().unwrap_or_default();
+        assert!(t.contains("No restore or clone of `crs-izbob1wh` (ap-guangzhou) is running") && t.contains("No restore or clone task"), "{t}");
+        s.h.sandbox.add_task(REDIS_ID, SandboxTaskKind::Clone, Duration::from_secs(600), Duration::from_secs(60), false);
+        s.h.sandbox.add_task(REDIS_ID, SandboxTaskKind::Backup, Duration::from_secs(60), Duration::from_secs(1), false);
+        assert_eq!(s.h.restore(&restore_body(REDIS_ID, BACKUP_ID)).await.status, 202);
+        let busy = s.h.invoke(command("status crs-izbob1wh ap-guangzhou", &s.commands_url(), |_| {})).await;
+        let t = busy.body["text"].as_str().unwrap_or_default();
+        assert!(t.contains("is running now"), "{t}");
+        assert!(t.contains("• restore") && !t.contains("backup"), "restores and clones only: {t}");
+        match api {
+            ApiVersion::V3 => assert!(t.contains("• clone `") && t.contains("*succeeded*"), "{t}"),
+            ApiVersion::V2 => assert!(!t.contains("• clone") && t.contains("API 2.0 lists no"), "{t}"),
+        }
+        assert_eq!(s.h.restores(), 1, "status restores nothing");
+    }
+    }
+}
+
+#[tokio::test]
+async fn status_is_for_allowed_users_channels_and_instances_only() {
+    let s = Slack::new(ApiVersion::V3).await;
+    for (text, edit, needle) in [
+        ("status crs-izbob1wh", Some(("user_id", MALLORY)), "not allowed"),
+        ("status crs-izbob1wh", Some(("channel_id", "C0RANDOM1")), "this channel"),
+        ("status crs-drill001", None, "not in the Slack `allow` list"),
+        ("status", None, "Which instance"),
+    ] {
+        let reply =
+            s.h.invoke(command(text, &s.commands_url(), |f| {
+                if let Some((k, v)) = edit {
+                    set(f, k, v);
+                }
+            }))
+            .await;
+        let t = reply.body["text"].as_str().unwrap_or_default();
+        assert!(t.contains(needle), "{text:?} {edit:?}: {t}");
+    }
+    assert_eq!(s.h.sandbox.calls("DescribeTaskList"), 0, "refused before any lookup");
 }

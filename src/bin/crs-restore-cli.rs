@@ -12,6 +12,9 @@ async fn main() -> ExitCode {
     // reported as invalid rather than as missing.
     let key = std::env::var_os(cli::KEY_ENV).map(|v| v.into_string().unwrap_or_else(|_| "<not UTF-8>".into()));
     let (mut stdout, mut stderr) = (std::io::stdout(), std::io::stderr());
-    let code = cli::run(std::env::args_os(), Context::new(key, &mut stdout, &mut stderr)).await;
+    let terminal = std::io::IsTerminal::is_terminal(&stdout);
+    let mut ctx = Context::new(key, &mut stdout, &mut stderr);
+    ctx.wait.terminal = terminal;
+    let code = cli::run(std::env::args_os(), ctx).await;
     ExitCode::from(code)
 }

@@ -14,7 +14,11 @@ Exit codes:
   1  the function refused or failed the request (4xx/5xx); its error code is printed
   2  usage or configuration error (arguments, key, files); nothing was sent
   3  the function could not be reached or did not answer in time (outcome unknown:
-     retry with the same --delivery-id, which the function deduplicates)";
+     retry with the same --delivery-id, which the function deduplicates)
+  4  restore --wait: the restore was still running when --timeout-wait ran out
+
+With restore --wait: 0 the restore succeeded, 1 it failed (or was refused), 4 still running
+when the wait ended; a status query that cannot be made exits 3 (unreachable) or 1 (refused).";
 
 /// Restore a Tencent Cloud Redis (CRS) instance from a backup through the crs-restore
 /// function, with Standard Webhooks signed requests.
@@ -33,6 +37,12 @@ pub enum Command {
     /// Print the webhook-id, webhook-timestamp and webhook-signature headers for a body, for curl.
     #[command(after_help = EXIT_CODES)]
     Sign(SignArgs),
+    /// Ask the function how far a restore got (a signed status query; restores nothing).
+    #[command(after_help = EXIT_CODES)]
+    Status(StatusArgs),
+    /// List an instance's restore, clone and backup tasks of the last 30 days (a signed query).
+    #[command(after_help = EXIT_CODES)]
+    Tasks(TasksArgs),
     /// Re-sign a Function URL event file (fresh id, timestamp and signature) and print it, for
     /// `cargo lambda invoke --data-file` and `sam local invoke -e`.
     #[command(after_help = EXIT_CODES)]
@@ -75,9 +85,13 @@ pub struct RestoreArgs {
     /// An https URL the function posts the result to; the function then answers 202 accepted at once.
     #[arg(long, value_name = "URL")]
     pub callback_url: Option<String>,
-    /// Ask the function to wait for the restore to finish before calling back (needs --callback-url).
-    #[arg(long, requires = "callback_url")]
+    /// Follow the restore to its end with signed status queries, showing its progress (with
+    /// --callback-url the function also reports the end to the callback).
+    #[arg(long)]
     pub wait: bool,
+    /// With --wait: give up waiting after this many seconds (exit 4; the restore goes on).
+    #[arg(long, value_name = "SECONDS", default_value_t = 1800, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub timeout_wait: u64,
     /// Check everything (signature, instance, backup, permissions) without restoring.
     #[arg(long)]
     pub dry_run: bool,
@@ -93,6 +107,43 @@ pub struct RestoreArgs {
     pub delivery_id: Option<String>,
     #[command(flatten)]
     pub key: KeyArgs,
+}
+
+/// How to reach the function, for the query commands.
+#[derive(Debug, Args)]
+pub struct Endpoint {
+    /// The function's URL (its Function URL, or http://127.0.0.1:PORT for a local run).
+    #[arg(long, value_name = "URL", env = "CRS_RESTORE_URL")]
+    pub url: String,
+    /// Print the function's JSON answer verbatim instead of sentences.
+    #[arg(long)]
+    pub json: bool,
+    /// Seconds to wait for the answer.
+    #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=900))]
+    pub timeout: u64,
+    #[command(flatten)]
+    pub key: KeyArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The delivery id (webhook-id) of the restore, as `restore` printed it.
+    #[arg(long, value_name = "ID", value_parser = parse_delivery_id)]
+    pub delivery_id: String,
+    #[command(flatten)]
+    pub endpoint: Endpoint,
+}
+
+#[derive(Debug, Args)]
+pub struct TasksArgs {
+    /// The instance, e.g. crs-izbob1wh.
+    #[arg(long, value_name = "ID")]
+    pub redis_id: String,
+    /// The instance's region (default: the function's configured region).
+    #[arg(long, value_name = "R")]
+    pub region: Option<String>,
+    #[command(flatten)]
+    pub endpoint: Endpoint,
 }
 
 #[derive(Debug, Args)]

@@ -1,4 +1,5 @@
-//! The runbook CLI (`crs-restore-cli`): sends signed restore requests and signs bodies and events.
+//! The runbook CLI (`crs-restore-cli`): sends signed restore requests, follows them with signed
+//! status queries (`--wait`, `status`, `tasks`), and signs bodies and events.
 //!
 //! The binary only collects the process environment and calls [`run`]; everything else lives
 //! here so tests drive it in-process with their own key, writers and retry delays.
@@ -7,6 +8,7 @@ mod args;
 mod key;
 mod restore;
 mod sign;
+mod wait;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -15,6 +17,7 @@ use std::time::Duration;
 use clap::Parser as _;
 
 pub use args::{Cli, Command};
+pub use wait::WaitStyle;
 
 /// The environment variable that holds the `whsec_` signing key.
 pub const KEY_ENV: &str = "CRS_RESTORE_SIGNING_KEY";
@@ -29,6 +32,8 @@ pub mod exit {
     pub const USAGE: u8 = 2;
     /// The function could not be reached, or did not answer in time.
     pub const UNREACHABLE: u8 = 3;
+    /// `restore --wait`: the restore was still running when `--timeout-wait` ran out.
+    pub const STILL_RUNNING: u8 = 4;
 }
 
 /// Waits before the second and the third attempt of a retryable request.
@@ -42,6 +47,8 @@ pub struct Context<'a> {
     pub stderr: &'a mut (dyn Write + Send),
     /// Waits between attempts; also bounds how many retries there are (one per entry).
     pub retry_delays: Vec<Duration>,
+    /// How `restore --wait` polls and shows progress.
+    pub wait: WaitStyle,
 }
 
 impl<'a> Context<'a> {
@@ -50,7 +57,7 @@ impl<'a> Context<'a> {
         stdout: &'a mut (dyn Write + Send),
         stderr: &'a mut (dyn Write + Send),
     ) -> Self {
-        Self { key_env, stdout, stderr, retry_delays: RETRY_DELAYS.to_vec() }
+        Self { key_env, stdout, stderr, retry_delays: RETRY_DELAYS.to_vec(), wait: WaitStyle::default() }
     }
 }
 
@@ -83,9 +90,11 @@ where
             return code;
         }
     };
-    let Context { key_env, stdout, stderr, retry_delays } = ctx;
+    let Context { key_env, stdout, stderr, retry_delays, wait } = ctx;
     let result = match cli.command {
-        Command::Restore(a) => restore::run(a, key_env.as_deref(), stdout, stderr, &retry_delays).await,
+        Command::Restore(a) => restore::run(a, key_env.as_deref(), stdout, stderr, &retry_delays, &wait).await,
+        Command::Status(a) => wait::status(a, key_env.as_deref(), stdout, stderr, &retry_delays).await,
+        Command::Tasks(a) => wait::tasks(a, key_env.as_deref(), stdout, stderr, &retry_delays).await,
         Command::Sign(a) => sign::sign(a, key_env.as_deref(), stdout, stderr),
         Command::SignEvent(a) => sign::sign_event(a, key_env.as_deref(), stdout, stderr),
     };

@@ -28,6 +28,7 @@ pub(crate) async fn run(
     stdout: &mut (dyn Write + Send),
     stderr: &mut (dyn Write + Send),
     retry_delays: &[Duration],
+    wait: &super::wait::WaitStyle,
 ) -> Result<u8, Fatal> {
     // Everything that can be wrong locally is checked before the first byte goes out.
     let secret = key::load(args.key.key_file.as_deref(), key_env, stderr)?;
@@ -35,22 +36,69 @@ pub(crate) async fn run(
     let body = request_body(&args);
     let id = args.delivery_id.clone().unwrap_or_else(new_delivery_id);
     let timeout = Duration::from_secs(args.timeout);
-    let client = reqwest::Client::builder()
+    let client = http_client(timeout)?;
+    let sent = Delivery { client: &client, url: &url, secret: &secret, id: &id, body: &body, timeout };
+    let answer = sent.send(retry_delays, stderr).await?;
+    let code = report(&answer, &args, &id, stdout, stderr);
+    let json: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
+    let began = matches!(json["status"].as_str(), Some("started" | "accepted" | "cloning"));
+    if !(args.wait && !args.dry_run && code == exit::OK && began) {
+        return Ok(code);
+    }
+    let delivery = text(&json["deliveryId"]).unwrap_or(id);
+    let channel = Channel { client: &client, url: &url, secret: &secret, timeout };
+    super::wait::follow(&channel, &delivery, Duration::from_secs(args.timeout_wait), wait, retry_delays, stdout, stderr)
+        .await
+}
+
+/// Where signed queries go: the function, with the operator's key.
+pub(crate) struct Channel<'a> {
+    pub client: &'a reqwest::Client,
+    pub url: &'a Url,
+    pub secret: &'a WebhookSecret,
+    pub timeout: Duration,
+}
+
+impl Channel<'_> {
+    /// Sends one signed query (a fresh webhook-id: queries are never claimed), retried like a
+    /// restore; returns the answer's status and JSON.
+    pub async fn query(
+        &self,
+        body: &Value,
+        retry_delays: &[Duration],
+        stderr: &mut (dyn Write + Send),
+    ) -> Result<(u16, Value, Vec<u8>), Fatal> {
+        let bytes = body.to_string().into_bytes();
+        let id = new_delivery_id();
+        let delivery = Delivery {
+            client: self.client,
+            url: self.url,
+            secret: self.secret,
+            id: &id,
+            body: &bytes,
+            timeout: self.timeout,
+        };
+        let answer = delivery.send(retry_delays, stderr).await?;
+        let json = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
+        Ok((answer.status, json, answer.body))
+    }
+}
+
+/// The HTTP client every command uses: no redirects, bounded waits.
+pub(crate) fn http_client(timeout: Duration) -> Result<reqwest::Client, Fatal> {
+    reqwest::Client::builder()
         // A redirect means the URL is wrong; following it would re-send a signed restore elsewhere.
         .redirect(reqwest::redirect::Policy::none())
         .timeout(timeout)
         .connect_timeout(timeout.min(Duration::from_secs(10)))
         .user_agent(concat!("crs-restore-cli/", env!("CARGO_PKG_VERSION")))
         .build()
-        .map_err(|e| Fatal::usage(format!("cannot set up the HTTP client: {}", describe(&e))))?;
-    let sent = Delivery { client: &client, url: &url, secret: &secret, id: &id, body: &body, timeout };
-    let answer = sent.send(retry_delays, stderr).await?;
-    Ok(report(&answer, &args, &id, stdout, stderr))
+        .map_err(|e| Fatal::usage(format!("cannot set up the HTTP client: {}", describe(&e))))
 }
 
 /// The function URL must be https, except for a function running on this machine (`make run`):
 /// plain http elsewhere would carry restore requests in the clear.
-fn check_url(raw: &str) -> Result<Url, Fatal> {
+pub(crate) fn check_url(raw: &str) -> Result<Url, Fatal> {
     let url = Url::parse(raw).map_err(|e| Fatal::usage(format!("--url {raw:?} is not a URL: {e}")))?;
     match url.scheme() {
         "https" => Ok(url),
@@ -90,7 +138,8 @@ pub(crate) fn request_body(args: &RestoreArgs) -> Vec<u8> {
             map.insert(name.into(), value.clone().into());
         }
     }
-    if args.wait {
+    // The function follows the task itself only to tell a callback; without one the CLI polls.
+    if args.wait && args.callback_url.is_some() {
         map.insert("waitForCompletion".into(), true.into());
     }
     if args.dry_run {
@@ -302,7 +351,7 @@ fn success_sentence(json: &Value, args: &RestoreArgs, id: &str) -> String {
     }
 }
 
-fn error_sentence(status: u16, json: &Value, raw: &[u8]) -> String {
+pub(crate) fn error_sentence(status: u16, json: &Value, raw: &[u8]) -> String {
     let error = &json["error"];
     match text(&error["code"]) {
         Some(code) => {
@@ -320,7 +369,7 @@ fn error_code(body: &[u8]) -> Option<String> {
 }
 
 /// A JSON scalar as display text; strings are cleaned because they come from the network.
-fn text(value: &Value) -> Option<String> {
+pub(crate) fn text(value: &Value) -> Option<String> {
     match value {
         Value::String(s) => Some(clean(s)),
         Value::Number(n) => Some(n.to_string()),
@@ -330,7 +379,7 @@ fn text(value: &Value) -> Option<String> {
 }
 
 /// Keeps server-provided text from moving the cursor or flooding the terminal.
-fn clean(s: &str) -> String {
+pub(crate) fn clean(s: &str) -> String {
     const MAX_CHARS: usize = 500;
     let mut out: String = s.trim().chars().take(MAX_CHARS).map(|c| if c.is_control() { ' ' } else { c }).collect();
     if s.trim().chars().count() > MAX_CHARS {
@@ -394,6 +443,9 @@ mod tests {
             "--wait",
             "--dry-run",
         ]);
+        // Without a callback, --wait is the CLI's own business: the function is not asked to wait.
+        let waited: Value = serde_json::from_slice(&request_body(&args(&["--wait"]))).expect("json");
+        assert_eq!(waited.get("waitForCompletion"), None);
         let full: Value = serde_json::from_slice(&request_body(&a)).expect("json");
         assert_eq!(
             full,

@@ -46,6 +46,7 @@ pub use faults::{Fault, FaultKind};
 pub use lifecycle::NextClone;
 
 use conn::{Connection, CuttableListener};
+pub use state::SandboxTaskKind;
 use state::State;
 
 /// What every handler shares. Credentials and tolerance never change, so they live outside the lock.
@@ -196,6 +197,20 @@ impl Sandbox {
     pub fn instance_status(&self, redis_id: &str) -> Option<i64> {
         let state = self.shared.lock();
         state.instances.iter().find(|i| i.redis_id == redis_id).map(|i| i.status_at(std::time::Instant::now()))
+    }
+
+    /// Adds a task that did not come through RestoreInstance (another tool, the console, a
+    /// backup), started `ago` before now and lasting `duration`; `None` if there is no such
+    /// instance. Lets tests list several tasks, or a restore the function never started.
+    pub fn add_task(
+        &self,
+        redis_id: &str,
+        kind: SandboxTaskKind,
+        ago: std::time::Duration,
+        duration: std::time::Duration,
+        fails: bool,
+    ) -> Option<u64> {
+        self.shared.lock().add_task(redis_id, kind, ago, duration, fails, std::time::Instant::now())
     }
 
     /// Stops accepting connections; requests in flight (even delayed ones) are answered first.

@@ -141,17 +141,77 @@ impl TaskStatus {
     }
 }
 
+/// A task's type as DescribeTaskList codes it (and GetRedisTaskList names it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SandboxTaskKind {
+    /// `"010"`, `restoreBackup`.
+    Restore,
+    /// `"012"`, `backupInstance`.
+    Backup,
+    /// `"026"`; API 2.0 lists no clone tasks.
+    Clone,
+}
+
+impl SandboxTaskKind {
+    fn v3_code(self) -> &'static str {
+        match self {
+            Self::Restore => "010",
+            Self::Backup => "012",
+            Self::Clone => "026",
+        }
+    }
+
+    fn v2_name(self) -> Option<&'static str> {
+        match self {
+            Self::Restore => Some("restoreBackup"),
+            Self::Backup => Some("backupInstance"),
+            Self::Clone => None,
+        }
+    }
+
+    fn v2_filter(self) -> Option<&'static str> {
+        match self {
+            Self::Restore => Some("task_restoreBackup"),
+            Self::Backup => Some("task_backupInstance"),
+            Self::Clone => None,
+        }
+    }
+}
+
+/// How long tasks stay listed: "supports querying the last 30 days".
+const TASK_LIST_DAYS: i64 = 30;
+
 #[derive(Debug, Clone)]
 struct Task {
     redis_id: String,
     backup_id: String,
+    kind: SandboxTaskKind,
     started: Instant,
+    /// When it started, for its Beijing times.
+    started_at: time::OffsetDateTime,
     start_time: String,
     duration: Duration,
     fails: bool,
 }
 
 impl Task {
+    /// DescribeTaskList `Progress`: a fraction, 1 when finished (as in Tencent's example).
+    fn progress(&self, now: Instant) -> f64 {
+        let elapsed = now.saturating_duration_since(self.started).as_secs_f64();
+        let total = self.duration.as_secs_f64();
+        if total <= 0.0 { 1.0 } else { (elapsed / total).min(1.0) }
+    }
+
+    fn end_time(&self, now: Instant) -> String {
+        if matches!(self.status(now), TaskStatus::Succeeded | TaskStatus::Failed) {
+            let end = self.started_at + self.duration;
+            beijing_time(end)
+        } else {
+            // Undocumented for unfinished tasks; Tencent's APIs commonly write a zero date.
+            "0000-00-00 00:00:00".into()
+        }
+    }
+
     fn status(&self, now: Instant) -> TaskStatus {
         let elapsed = now.saturating_duration_since(self.started);
         if elapsed >= self.duration {
@@ -170,6 +230,54 @@ pub(crate) struct TaskView {
     pub status: TaskStatus,
     pub start_time: String,
     pub message: String,
+}
+
+/// One line of a task list, in both wire formats' terms.
+#[derive(Debug, Clone)]
+pub(crate) struct ListedTask {
+    pub task_id: u64,
+    pub redis_id: String,
+    pub instance_name: String,
+    pub v3_type: &'static str,
+    pub v2_name: Option<&'static str>,
+    pub start_time: String,
+    pub end_time: String,
+    pub status: TaskStatus,
+    pub progress: f64,
+}
+
+/// What a task list asks for, whichever API version carried it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TaskFilter<'a> {
+    pub redis_id: Option<&'a str>,
+    /// API 3.0 codes (`"010"`) or API 2.0 names (`task_restoreBackup`); empty means all.
+    pub types: Vec<String>,
+    pub begin: Option<&'a str>,
+    pub end: Option<&'a str>,
+    /// Statuses to keep, as the request's version codes them; empty means all.
+    pub statuses: Vec<i64>,
+    pub v2: bool,
+}
+
+impl TaskStatus {
+    /// DescribeTaskList `Result`: 0 initialising, 1 running, 2 done, 4 failed.
+    pub fn v3_result(self) -> i64 {
+        match self {
+            Self::Preparing => 0,
+            Self::Running => 1,
+            Self::Succeeded => 2,
+            Self::Failed => 4,
+        }
+    }
+}
+
+/// `YYYY-MM-DD HH:MM:SS` or an InvalidParameter naming the field.
+fn check_time(name: &str, value: Option<&str>) -> Result<(), ApiError> {
+    let Some(value) = value else { return Ok(()) };
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+    time::PrimitiveDateTime::parse(value, &format)
+        .map(drop)
+        .map_err(|_| ApiError::new(Code::InvalidParameter, format!("{name} {value:?} is not YYYY-MM-DD HH:MM:SS")))
 }
 
 /// What RestoreInstance asks for, whichever API version carried it.
@@ -362,13 +470,16 @@ impl State {
         instance.locked_until = now.checked_add(duration);
         let fails = std::mem::take(&mut instance.fail_next_task);
         self.next_task_id += 1;
+        let started_at = time::OffsetDateTime::now_utc();
         self.tasks.insert(
             id,
             Task {
                 redis_id: req.redis_id.to_owned(),
                 backup_id: req.backup_id.to_owned(),
+                kind: SandboxTaskKind::Restore,
                 started: now,
-                start_time: beijing_time(time::OffsetDateTime::now_utc()),
+                started_at,
+                start_time: beijing_time(started_at),
                 duration,
                 fails,
             },
@@ -387,6 +498,84 @@ impl State {
             String::new()
         };
         Ok(TaskView { redis_id: task.redis_id.clone(), status, start_time: task.start_time.clone(), message })
+    }
+
+    /// A task that did not come through RestoreInstance (the console, a nightly backup, another
+    /// tool), started `ago` before now; returns its id. It does not lock the instance.
+    pub fn add_task(
+        &mut self,
+        redis_id: &str,
+        kind: SandboxTaskKind,
+        ago: Duration,
+        duration: Duration,
+        fails: bool,
+        now: Instant,
+    ) -> Option<u64> {
+        self.instance(redis_id, None).ok()?;
+        let id = self.next_task_id;
+        self.next_task_id += 1;
+        let started_at = time::OffsetDateTime::now_utc() - ago;
+        let task = Task {
+            redis_id: redis_id.to_owned(),
+            backup_id: String::new(),
+            kind,
+            started: now.checked_sub(ago).unwrap_or(now),
+            started_at,
+            start_time: beijing_time(started_at),
+            duration,
+            fails,
+        };
+        self.tasks.insert(id, task);
+        Some(id)
+    }
+
+    /// DescribeTaskList / GetRedisTaskList: newest first, the last 30 days only.
+    pub fn list_tasks(
+        &self,
+        filter: &TaskFilter<'_>,
+        page: Page,
+        now: Instant,
+    ) -> Result<(usize, Vec<ListedTask>), ApiError> {
+        check_time("BeginTime", filter.begin)?;
+        check_time("EndTime", filter.end)?;
+        if let Some(id) = filter.redis_id {
+            self.instance(id, None)?;
+        }
+        let oldest = beijing_time(time::OffsetDateTime::now_utc() - time::Duration::days(TASK_LIST_DAYS));
+        let mut matching: Vec<ListedTask> = self
+            .tasks
+            .iter()
+            .rev()
+            .filter(|(_, t)| t.start_time >= oldest)
+            .filter(|(_, t)| filter.redis_id.is_none_or(|id| t.redis_id == id))
+            .filter(|(_, t)| {
+                let (code, v2) = (t.kind.v3_code(), t.kind.v2_filter());
+                filter.types.is_empty()
+                    || filter.types.iter().any(|f| if filter.v2 { v2 == Some(f.as_str()) } else { f == code })
+            })
+            // API 2.0 has no name for clone tasks, so it never lists them.
+            .filter(|(_, t)| !filter.v2 || t.kind.v2_name().is_some())
+            .filter(|(_, t)| filter.begin.is_none_or(|b| t.start_time.as_str() >= b))
+            .filter(|(_, t)| filter.end.is_none_or(|e| t.start_time.as_str() <= e))
+            .filter(|(_, t)| {
+                let status = t.status(now);
+                let code = if filter.v2 { status.v2_code() } else { status.v3_result() };
+                filter.statuses.is_empty() || filter.statuses.contains(&code)
+            })
+            .map(|(id, t)| ListedTask {
+                task_id: *id,
+                redis_id: t.redis_id.clone(),
+                instance_name: self.instance(&t.redis_id, None).map(|i| i.name.clone()).unwrap_or_default(),
+                v3_type: t.kind.v3_code(),
+                v2_name: t.kind.v2_name(),
+                start_time: t.start_time.clone(),
+                end_time: t.end_time(now),
+                status: t.status(now),
+                progress: t.progress(now),
+            })
+            .collect();
+        matching.sort_by(|a, b| b.start_time.cmp(&a.start_time).then(b.task_id.cmp(&a.task_id)));
+        Ok((matching.len(), page.slice(&matching).to_vec()))
     }
 
     pub fn backups(
@@ -506,6 +695,7 @@ impl State {
                     "redisId": t.redis_id,
                     "backupId": t.backup_id,
                     "startTime": t.start_time,
+                    "type": t.kind.v3_code(),
                     "status": t.status(now).v3_name(),
                 })
             })
@@ -552,7 +742,9 @@ mod tests {
         let task = Task {
             redis_id: String::new(),
             backup_id: String::new(),
+            kind: SandboxTaskKind::Restore,
             started: start,
+            started_at: time::OffsetDateTime::now_utc(),
             start_time: String::new(),
             duration: Duration::from_secs(10),
             fails: true,

@@ -14,7 +14,7 @@ use super::auth::{check_timestamp, check_token, credential, now_unix};
 use super::conn::Connection;
 use super::errors::{ApiError, Code};
 use super::faults::{Wire, answer};
-use super::state::{Page, RestoreRequest, region_id};
+use super::state::{Page, RestoreRequest, TaskFilter, region_id};
 use super::{Shared, json_response};
 use crate::tencent::sign::{SignatureMethod, v2_string_to_sign, v2_verify};
 
@@ -247,6 +247,47 @@ fn dispatch(shared: &Shared, params: &Params) -> Result<Map<String, Value>, ApiE
             fields.insert("totalCount".into(), total.into());
             fields.insert("data".into(), json!({ "redisBackupSet": set }));
         }
+        "GetRedisTaskList" => {
+            // Both are marked required in the v2 table.
+            let (Some(limit), Some(offset)) = (int_param(params, "limit")?, int_param(params, "offset")?) else {
+                return Err(ApiError::new(Code::InvalidParameter, "limit and offset are required"));
+            };
+            let page = Page::new(Some(limit), Some(offset))?;
+            let statuses = indexed(params, "taskStatus")
+                .into_iter()
+                .map(|v| {
+                    v.parse()
+                        .map_err(|_| ApiError::new(Code::InvalidParameter, format!("taskStatus {v} is not an integer")))
+                })
+                .collect::<Result<Vec<i64>, _>>()?;
+            let filter = TaskFilter {
+                redis_id: non_empty(params, "redisId"),
+                types: indexed(params, "taskType").into_iter().map(str::to_owned).collect(),
+                begin: non_empty(params, "beginTime"),
+                end: non_empty(params, "endTime"),
+                statuses,
+                v2: true,
+            };
+            let (total, tasks) = shared.lock().list_tasks(&filter, page, now)?;
+            // The documented v2 shape: no task id, no end time, progress 0 (unfinished) / 1 (finished).
+            let set: Vec<Value> = tasks
+                .iter()
+                .map(|t| {
+                    let finished = t.status.v2_code() >= 2 || t.status.v2_code() < 0;
+                    json!({
+                        "startTime": t.start_time,
+                        "taskName": t.v2_name.unwrap_or_default(),
+                        "redisName": t.instance_name,
+                        "redisId": t.redis_id,
+                        "projectId": 0,
+                        "status": t.status.v2_code(),
+                        "progress": i64::from(finished),
+                    })
+                })
+                .collect();
+            fields.insert("totalCount".into(), total.into());
+            fields.insert("data".into(), json!({ "redisTaskSet": set }));
+        }
         "DescribeRedis" => {
             let page = Page::new(int_param(params, "limit")?, int_param(params, "offset")?)?;
             let (total, instances) = shared.lock().instances(non_empty(params, "redisId"), region, page);
@@ -272,6 +313,19 @@ fn dispatch(shared: &Shared, params: &Params) -> Result<Map<String, Value>, ApiE
         }
     }
     Ok(fields)
+}
+
+/// The values of `name.0`, `name.1`, ... in index order (API 2.0 arrays).
+fn indexed<'a>(params: &'a Params, name: &str) -> Vec<&'a str> {
+    let mut items: Vec<(u32, &str)> = params
+        .iter()
+        .filter_map(|(k, v)| {
+            let index = k.strip_prefix(name)?.strip_prefix('.')?.parse().ok()?;
+            Some((index, v.as_str()))
+        })
+        .collect();
+    items.sort_by_key(|(i, _)| *i);
+    items.into_iter().map(|(_, v)| v).collect()
 }
 
 /// Tencent's own wording, in Chinese as the v2 API returns it.

@@ -16,7 +16,7 @@ use super::config::SeedTag;
 use super::conn::Connection;
 use super::errors::{ApiError, Code};
 use super::faults::{Wire, answer};
-use super::state::{Instance, Page, RestoreRequest, region_id};
+use super::state::{Instance, Page, RestoreRequest, TaskFilter, region_id};
 use super::{Shared, json_response};
 use crate::tencent::sign::{Tc3Input, tc3_sign};
 
@@ -199,15 +199,22 @@ fn int_field(body: &Map<String, Value>, name: &str) -> Result<Option<i64>, ApiEr
     }
 }
 
-fn string_list(body: &Map<String, Value>, name: &str) -> Result<Vec<String>, ApiError> {
+/// An array field whose items must all be of one JSON type (`as_item` says which).
+fn array_field<T>(
+    body: &Map<String, Value>,
+    name: &str,
+    expected: &str,
+    as_item: impl Fn(&Value) -> Option<T>,
+) -> Result<Vec<T>, ApiError> {
     match body.get(name) {
         None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|v| v.as_str().map(str::to_owned).ok_or_else(|| invalid(name, "a list of strings")))
-            .collect(),
-        Some(_) => Err(invalid(name, "a list of strings")),
+        Some(Value::Array(items)) => items.iter().map(|v| as_item(v).ok_or_else(|| invalid(name, expected))).collect(),
+        Some(_) => Err(invalid(name, expected)),
     }
+}
+
+fn string_list(body: &Map<String, Value>, name: &str) -> Result<Vec<String>, ApiError> {
+    array_field(body, name, "a list of strings", |v| v.as_str().map(str::to_owned))
 }
 
 /// DescribeInstances' filters the function uses: one id, several ids, tag keys, tag pairs.
@@ -319,6 +326,37 @@ fn dispatch(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<Map<Str
             fields.insert("TaskType".into(), "redis备份恢复流程".into());
             fields.insert("InstanceId".into(), task.redis_id.into());
             fields.insert("TaskMessage".into(), task.message.into());
+        }
+        "DescribeTaskList" => {
+            let page = Page::new(int_field(&body, "Limit")?, int_field(&body, "Offset")?)?;
+            let filter = TaskFilter {
+                redis_id: string_field(&body, "InstanceId")?.filter(|id| !id.is_empty()),
+                types: array_field(&body, "TaskTypes", "an array of strings", |v| v.as_str().map(str::to_owned))?,
+                begin: string_field(&body, "BeginTime")?,
+                end: string_field(&body, "EndTime")?,
+                statuses: array_field(&body, "Result", "an array of integers", Value::as_i64)?,
+                v2: false,
+            };
+            let (total, tasks) = shared.lock().list_tasks(&filter, page, now)?;
+            let set: Vec<Value> = tasks
+                .iter()
+                .map(|t| {
+                    // Types as models.py declares them: TaskId int, Progress float, Result int.
+                    json!({
+                        "TaskId": t.task_id,
+                        "StartTime": t.start_time,
+                        "TaskType": t.v3_type,
+                        "InstanceName": t.instance_name,
+                        "InstanceId": t.redis_id,
+                        "ProjectId": 0,
+                        "Progress": t.progress,
+                        "EndTime": t.end_time,
+                        "Result": t.status.v3_result(),
+                    })
+                })
+                .collect();
+            fields.insert("TotalCount".into(), total.into());
+            fields.insert("Tasks".into(), set.into());
         }
         "DescribeInstanceBackups" => {
             let page = Page::new(int_field(&body, "Limit")?, int_field(&body, "Offset")?)?;

@@ -17,6 +17,11 @@ pub const MAX_REASON_CHARS: usize = 200;
 pub enum Command {
     Help,
     Restore(RestoreCommand),
+    /// `status <instance> [region]`: the instance's recent restore and clone tasks.
+    Status {
+        redis_id: RedisId,
+        region: Option<Region>,
+    },
 }
 
 /// A restore request from Slack, before the default region is applied.
@@ -43,6 +48,25 @@ pub fn parse(text: &str) -> Result<Command, UsageError> {
     };
     if first.eq_ignore_ascii_case("help") {
         return Ok(Command::Help);
+    }
+    if first.eq_ignore_ascii_case("status") {
+        let Some(id) = words.next() else {
+            return Err(UsageError("Which instance? `status <instance id> [region]`.".into()));
+        };
+        let redis_id = RedisId::parse(id).map_err(|_| {
+            UsageError(format!(
+                "`{}` is not an instance id: expected `crs-` and 8 lowercase letters or digits.",
+                shown(id)
+            ))
+        })?;
+        let region = match words.next() {
+            None => None,
+            Some(w) => Some(as_region(w).ok_or_else(|| UsageError(format!("`{}` is not a region.", shown(w))))?),
+        };
+        if let Some(extra) = words.next() {
+            return Err(UsageError(format!("`status` takes an instance and a region only, not `{}`.", shown(extra))));
+        }
+        return Ok(Command::Status { redis_id, region });
     }
     let redis_id = RedisId::parse(first).map_err(|_| {
         UsageError(format!(
@@ -151,6 +175,14 @@ mod tests {
     fn the_command_text_table_parses_as_documented() {
         let cases: Vec<(&str, Command)> = vec![
             ("help", Command::Help),
+            ("status crs-izbob1wh", Command::Status { redis_id: RedisId::parse(ID).expect("id"), region: None }),
+            (
+                "STATUS crs-izbob1wh ap-shanghai",
+                Command::Status {
+                    redis_id: RedisId::parse(ID).expect("id"),
+                    region: Some(Region::parse("ap-shanghai").expect("region")),
+                },
+            ),
             ("  HELP  ", Command::Help),
             ("crs-izbob1wh latest", restore(ID, BackupRef::Latest, None, None)),
             ("crs-izbob1wh LATEST", restore(ID, BackupRef::Latest, None, None)),
@@ -208,6 +240,10 @@ mod tests {
             ("crs-izbob1wh yesterday", "not a backup id"),
             ("crs-izbob1wh ../../etc", "not a backup id"),
             ("latest crs-izbob1wh", "not an instance id"),
+            ("status", "which instance"),
+            ("status prod-redis", "not an instance id"),
+            ("status crs-izbob1wh nowhere", "not a region"),
+            ("status crs-izbob1wh ap-guangzhou extra", "instance and a region only"),
         ];
         for (text, needle) in cases {
             let err = parse(text).expect_err(text);

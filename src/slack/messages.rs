@@ -51,6 +51,7 @@ pub fn help(command: &str) -> Value {
          • `{c} {USAGE}`\n\
          • `{c} crs-izbob1wh latest INC-1234 cache corrupted`\n\
          • `{c} crs-izbob1wh e824aecc-ef5e-11e6-a2c7-525400082493 ap-shanghai`\n\
+         • `{c} status crs-izbob1wh` shows the instance's restore and clone tasks of the last 30 days\n\
          • `{c} help`\n\
          You get a prompt with the backup that would be used; nothing happens until you press *Restore now*. \
          Prompts expire after 5 minutes."

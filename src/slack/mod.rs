@@ -17,6 +17,7 @@ pub mod messages;
 pub mod notify;
 pub mod prompt;
 pub mod respond;
+mod status;
 pub mod token;
 pub mod verify;
 
@@ -162,6 +163,46 @@ struct CommandForm<'a> {
     command: &'a str,
 }
 
+/// `status <instance>`: for the same users, channels and instances a restore would be allowed for.
+async fn status_command(
+    state: &Arc<AppState>,
+    config: &SlackConfig,
+    form: &CommandForm<'_>,
+    name: &str,
+    redis_id: crate::payload::RedisId,
+    region: Option<crate::payload::Region>,
+    audit: &mut Audit,
+) -> Reply {
+    audit.phase = "query";
+    audit.redis_id = Some(redis_id.clone());
+    if !config.user_allowed(form.user_id) {
+        let text = format!(
+            ":no_entry: You are not allowed to use crs-restore from Slack. Ask the team that runs it to add your \
+             user id (`{}`) to `allowedUsers`.",
+            logged_id(form.user_id)
+        );
+        return Reply::refused(messages::ephemeral(&text), "SlackUserNotAllowed");
+    }
+    if !config.channel_allowed(form.channel_id) {
+        let text =
+            ":no_entry: crs-restore cannot be used from this channel; use one of the channels in `allowedChannels`.";
+        return Reply::refused(messages::ephemeral(text), "SlackChannelNotAllowed");
+    }
+    if !config.instance_allowed(&redis_id) {
+        let text = format!(":no_entry: `{redis_id}` is not in the Slack `allow` list.");
+        return Reply::refused(messages::ephemeral(&text), "InstanceNotAllowed");
+    }
+    let Some(region) = region.or_else(|| state.config.default_region.clone()) else {
+        let problem = "Name the region (for example `ap-guangzhou`): this function has no default region.";
+        return Reply::refused(messages::usage(name, problem), "UsageError");
+    };
+    audit.region = Some(region.clone());
+    match status::answer(state, &redis_id, &region).await {
+        Ok(body) => Reply::ok(body, "queried"),
+        Err((code, body)) => Reply { response: HttpResponse::json(200, body), outcome: "failed", code: Some(code) },
+    }
+}
+
 async fn slash_command(
     state: &Arc<AppState>,
     config: &SlackConfig,
@@ -180,6 +221,9 @@ async fn slash_command(
     let restore = match command::parse(form.text) {
         Ok(Command::Help) => return Reply::ok(messages::help(&name), "help"),
         Ok(Command::Restore(restore)) => restore,
+        Ok(Command::Status { redis_id, region }) => {
+            return status_command(state, config, form, &name, redis_id, region, audit).await;
+        }
         Err(e) => return Reply::refused(messages::usage(&name, &e.0), "UsageError"),
     };
     audit.redis_id = Some(restore.redis_id.clone());

@@ -11,6 +11,7 @@ pub mod error;
 pub mod instances;
 mod lifecycle;
 pub mod sign;
+pub mod tasks;
 // Public only so that `benches/hot_path.rs` measures the real request builder.
 #[doc(hidden)]
 pub mod v2;
@@ -22,6 +23,7 @@ use serde_json::{Value, json};
 
 pub use self::error::{Failure, TencentCode, TencentError};
 use self::sign::SignatureMethod;
+pub use self::tasks::{ListedTask, TaskDetail, TaskKind, TaskList};
 use crate::clock::unix_now;
 use crate::payload::{BackupId, RedisId, Region};
 use crate::secrets::{InstancePassword, TencentCredentials};

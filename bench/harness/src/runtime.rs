@@ -68,6 +68,19 @@ fn ours_events(events: Arc<Events>, label: String, warm: usize) -> EventFn {
     })
 }
 
+/// Event 0 of a run labelled `label` is a restore; every later one a status query of it.
+fn status_events(events: Arc<Events>, label: String) -> EventFn {
+    Box::new(move |i| {
+        let target = format!("msg_{label}_0");
+        let (body, id) = if i == 0 {
+            (restore_body(INSTANCE, &backup_id(0), false), target)
+        } else {
+            (json!({"query": "status", "deliveryId": target}).to_string(), format!("msg_{label}_q{i}"))
+        };
+        serde_json::to_vec(&events.event(&body, &id, unix_now(), None)).unwrap_or_default()
+    })
+}
+
 fn ms_of(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
@@ -293,6 +306,13 @@ pub async fn run(opts: Opts) -> Result<(), String> {
     let memory_store = emulator::run(mem_spec, Arc::clone(&meter)).await.map_err(io)?;
     check_statuses("crs-restore (in-memory idempotency)", &memory_store, expect_ours(opts.warm))?;
 
+    // Status queries: one restore, then `warm` signed status queries of it (DynamoDB read of the
+    // delivery's record and DescribeTaskInfo each).
+    let mut status_spec = ours_spec(1 + opts.warm, format!("status{tag}"), 0);
+    status_spec.events = status_events(Arc::clone(&events), format!("status{tag}"));
+    let status_run = emulator::run(status_spec, Arc::clone(&meter)).await.map_err(io)?;
+    check_statuses("crs-restore (status queries)", &status_run, |i| if i == 0 { 202 } else { 200 })?;
+
     // Clone dry runs (API 3.0: instance, security groups, backups, price), one warm process.
     let clone_runs = opts.warm.min(300);
     let mut clone_env = ours_env.clone();
@@ -515,6 +535,16 @@ pub async fn run(opts: Opts) -> Result<(), String> {
         "–".into(),
         "–".into(),
     ]);
+    let queries = warm_slice(&status_run, 1..=opts.warm);
+    let (q_lat, q_own) = (summarize(&lat_us(&queries)), summarize(&own_us(&queries)));
+    t.row(vec![
+        "warm status query: latency p50 / own time p50 / own p99".into(),
+        format!("{} / {} / {}", us(q_lat.p50), us(q_own.p50), us(q_own.p99)),
+        us(h_lat.p50),
+        ratio(q_own.p50, h_lat.p50),
+        "–".into(),
+        "–".into(),
+    ]);
     let conn_warm = per_inv(&restores, |i| i.backend.connections);
     let conn_dry = per_inv(&dry, |i| i.backend.connections);
     t.row(vec![
@@ -626,6 +656,7 @@ pub async fn run(opts: Opts) -> Result<(), String> {
                  "hello": {"init_ms": j(hi), "first_response_ms": j(hf), "init_cpu_ms": j(hc), "first_invocation_cpu_ms": j(hfc)}},
         "warm_cpu_us_per_invocation": {"ours": warm_cpu_us(&ours), "hello": warm_cpu_us(&hello)},
         "memory_store": {"latency_us": j(m_lat), "own_us": j(m_own), "cpu_us_per_restore": mem_cpu},
+        "status_query": {"latency_us": j(q_lat), "own_us": j(q_own)},
         "warm": {"n": opts.warm, "restore_latency_us": j(r_lat), "restore_own_us": j(r_own), "restore_backend_us": j(r_back),
                  "dry_run_latency_us": j(d_lat), "dry_run_own_us": j(d_own), "hello_latency_us": j(h_lat),
                  "calls_per_restore": {"secretsmanager": sm_warm.0, "dynamodb": ddb_warm.0, "tencent": tc_warm.0},
