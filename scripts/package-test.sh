@@ -71,7 +71,7 @@ fi
 mapfile -t ARCHS < <(cut -f1 "$PKG/sizes.tsv")
 read -r _ ALLOWED_ARCHS < <("${CHECKS[@]}" archs template.yaml)
 
-phase "tools: qemu-user-static${ARCHS[*]/#/ }"
+phase "tools: qemu-user-static, libc6-arm64-cross, readelf"
 need_pkgs=()
 command -v readelf >/dev/null || need_pkgs+=(binutils)
 command -v qemu-x86_64-static >/dev/null && command -v qemu-aarch64-static >/dev/null || need_pkgs+=(qemu-user-static)
