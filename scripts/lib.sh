@@ -116,6 +116,23 @@ bench_setup() {
 	MOTO="$(bash "$ROOT/scripts/moto.sh" start)"
 }
 
+# write_env_file FILE BIN_DIR NAME=VALUE...: a file that `source FILE` turns into exported
+# variables (so programs started from that shell, such as crs-restore-cli, see them), with
+# BIN_DIR put first on PATH. Written whole, then renamed, so a reader never sees half of it.
+write_env_file() {
+	local file="$1" bin_dir="$2" kv
+	shift 2
+	{
+		echo "# Written by scripts/run-local.sh; describes the running local stack. Source it."
+		for kv in "$@"; do
+			printf 'export %s=%q\n' "${kv%%=*}" "${kv#*=}"
+		done
+		# shellcheck disable=SC2016 # $PATH expands when the file is sourced, not now
+		printf 'export PATH=%q:"$PATH"\n' "$bin_dir"
+	} >"$file.tmp"
+	mv "$file.tmp" "$file"
+}
+
 # --- Packaging (scripts/package.sh, scripts/package-test.sh) ------------------------------------
 
 # rust_triple ARCH: the Rust target of a Lambda architecture (arm64 | x86_64).

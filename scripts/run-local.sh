@@ -7,7 +7,7 @@
 #   scripts/run-local.sh --stop        stop a stack started with --background
 #
 # Env: PROFILE=release builds with --release; TENCENT_API_VERSION=2|3 (default 2).
-# The running stack is described in .run/local.env (sourceable shell assignments).
+# The running stack is described in .run/local.env (exported shell variables: source it).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -128,20 +128,14 @@ FN_ENV=(
 	"CALLBACK_ALLOW_LOOPBACK=true"
 )
 write_env() {
-	{
-		echo "# Written by scripts/run-local.sh; describes the running local stack. Source it."
-		local kv
-		for kv in "$@"; do
-			printf '%s=%q\n' "${kv%%=*}" "${kv#*=}"
-		done
-	} >"$LOCAL_ENV.tmp"
-	mv "$LOCAL_ENV.tmp" "$LOCAL_ENV"
+	write_env_file "$LOCAL_ENV" "$BIN_DIR" "$@"
 }
 STACK_ENV=(
 	"MOTO_ENDPOINT=$MOTO"
 	"SANDBOX_URL=$SANDBOX"
 	"SIGNING_KEY_ID=local-dev"
 	"SIGNING_KEY=$SIGNING_KEY"
+	"CRS_RESTORE_SIGNING_KEY=$SIGNING_KEY"
 	"SIGNING_KEY_HEX=$SIGNING_KEY_HEX"
 	"CALLBACK_SECRET=$CALLBACK_SECRET"
 	"${FN_ENV[@]}"

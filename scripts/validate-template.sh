@@ -3,6 +3,7 @@
 #   1. cfn-lint                        (schemas, property values, best-practice warnings)
 #   2. sam validate                    (runs the SAM transform: catches what the linter cannot)
 #   3. sam validate --lint             (SAM CLI's own cfn-lint pass, as `sam deploy` users see it)
+#   4. scripts/check-template.py       (the project's own invariants, e.g. bounded concurrency)
 # Every check runs even after an earlier one failed; the exit status is non-zero if any failed.
 # Usage: scripts/validate-template.sh [TEMPLATE]   (default: template.yaml at the repo root)
 set -uo pipefail
@@ -45,6 +46,7 @@ trap 'rm -f "$EMPTY_CONFIG"' EXIT
 echo 'version = 0.1' >"$EMPTY_CONFIG"
 check "sam validate" "$VENV/bin/sam" validate --region "$REGION" -t "$TEMPLATE" --config-file "$EMPTY_CONFIG"
 check "sam validate --lint" "$VENV/bin/sam" validate --lint --region "$REGION" -t "$TEMPLATE"
+check "template invariants" "$VENV/bin/python" "$ROOT/scripts/check-template.py" "$TEMPLATE"
 
 if ((${#failed[@]})); then
 	printf 'template validation FAILED: %s\n' "${failed[*]}" >&2

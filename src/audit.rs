@@ -28,6 +28,9 @@ pub struct Audit {
     /// From RestoreInstance to the task's end (waits and drills).
     pub duration_seconds: Option<u64>,
     pub backup_age_seconds: Option<i64>,
+    /// When RestoreInstance was sent and when the task was seen to end (RFC 3339, UTC; jobs).
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
 }
 
 impl Audit {
@@ -67,6 +70,8 @@ impl Audit {
             callback = self.callback.as_deref(),
             duration_seconds = self.duration_seconds,
             backup_age_seconds = self.backup_age_seconds,
+            started_at = self.started_at.as_deref(),
+            finished_at = self.finished_at.as_deref(),
             request_id = self.request_id.as_deref(),
             source_ip = self.source_ip.as_deref(),
             latency_ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX),

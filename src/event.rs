@@ -196,6 +196,20 @@ mod tests {
     }
 
     #[test]
+    fn a_function_url_event_with_null_headers_or_a_non_string_body_is_unrecognized() {
+        // Shapes a Function URL never sends (README, "The request"): not an HTTP request to answer.
+        let http = json!({"requestContext": {"http": {"method": "POST", "sourceIp": "203.0.113.9"}}});
+        for (field, value) in
+            [("headers", Value::Null), ("body", json!({"redisId": "crs-izbob1wh"})), ("body", json!(7))]
+        {
+            let mut ev = http.clone();
+            ev[field] = value;
+            assert!(matches!(Incoming::classify(ev.clone()), Incoming::Unrecognized), "{ev}");
+        }
+        assert!(matches!(Incoming::classify(http), Incoming::Http(_)));
+    }
+
+    #[test]
     fn a_base64_body_is_decoded_to_the_signed_bytes() {
         let req = HttpRequest::from_event(event("eyJhIjoxfQ==", true), 1024).expect("decodes");
         assert_eq!(req.body, br#"{"a":1}"#);

@@ -1,7 +1,8 @@
 //! The request handler: verify, parse, authorize, then restore now or hand the restore to an
 //! asynchronous job, answer, audit.
 //!
-//! [`handle_invocation`] is the Lambda entry point (any event JSON in, response JSON out);
+//! [`handle_raw_invocation`] is the Lambda entry point (the payload's text in, response JSON out),
+//! [`handle_invocation`] the same for a parsed event;
 //! [`handle_http`] is the same for an already-decoded HTTP request. Both are plain async
 //! functions of (state, request) so tests drive them directly.
 
@@ -26,6 +27,22 @@ use crate::state::AppState;
 /// Entry point for an invocation without a deadline (tests, local mode).
 pub async fn handle_event(state: &Arc<AppState>, event: Value) -> Value {
     handle_invocation(state, event, None).await
+}
+
+/// Entry point for the Lambda run loop: the invocation payload exactly as Lambda sent it. The
+/// runtime library hands it over unparsed, so every payload gets this function's own answer:
+/// one serde_json refuses (e.g. nested deeper than its recursion limit) is answered with a JSON
+/// error here instead of failing the invocation before the handler runs.
+pub async fn handle_raw_invocation(state: &Arc<AppState>, payload: &str, deadline: Option<Instant>) -> Value {
+    match serde_json::from_str::<Value>(payload) {
+        Ok(event) => handle_invocation(state, event, deadline).await,
+        Err(err) => {
+            // serde_json's message names a position and a reason, never the payload's content.
+            let message = format!("the invocation payload is not JSON this function can read: {err}");
+            tracing::warn!(audit = true, outcome = "rejected", error_code = "MalformedJson", %message, "unreadable event");
+            json!({"error": {"code": "MalformedJson", "message": message}})
+        }
+    }
 }
 
 /// Entry point for every Lambda invocation; `deadline` is when Lambda will stop this one.

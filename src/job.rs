@@ -211,6 +211,8 @@ pub async fn run(state: &Arc<AppState>, job: Job, deadline: Option<Instant>) -> 
     audit.task_id = report.task_id;
     audit.duration_seconds = report.duration_seconds;
     audit.backup_age_seconds = report.backup_age_seconds();
+    audit.started_at = report.started_at_ms.map(rfc3339_ms);
+    audit.finished_at = report.finished_at_ms.map(rfc3339_ms);
     audit.callback = (!report.callbacks.is_empty()).then(|| report.callbacks.join("; "));
     audit.emit_outcome(report.outcome, None, report.error_code.as_deref(), started.elapsed());
     report

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crs_restore::{config::Config, handler, local, state::AppState, telemetry};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 fn main() -> Result<(), Error> {
     let local_addr = std::env::var("CRS_RESTORE_LOCAL_ADDR").ok();
@@ -31,13 +31,15 @@ async fn run(local_addr: Option<String>) -> Result<(), Error> {
         return Ok(local::serve(addr, state).await?);
     }
 
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+    // The payload as raw text: the runtime only checks that it is JSON (any depth), and the
+    // handler parses it, so even a payload serde_json cannot hold gets the handler's answer.
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Box<RawValue>>| {
         let state = Arc::clone(&state);
         async move {
             // The deadline is wall-clock milliseconds; turn it into a monotonic instant.
             let left = event.context.deadline().duration_since(std::time::SystemTime::now()).unwrap_or_default();
             let deadline = std::time::Instant::now() + left;
-            Ok::<Value, Error>(handler::handle_invocation(&state, event.payload, Some(deadline)).await)
+            Ok::<_, Error>(handler::handle_raw_invocation(&state, event.payload.get(), Some(deadline)).await)
         }
     }))
     .await

@@ -227,6 +227,16 @@ mod tests {
     }
 
     #[test]
+    fn only_the_first_16_v1_signatures_of_a_header_are_checked() {
+        let decoys = vec!["v1,tFtCZ5RDCPxzWQRWXWPgrCgE2frDBe9gjpbWQxnVfsQ="; 15].join(" ");
+        let id = "msg_27UH4WbU6Z5A5EzD8u03UvzRbpk";
+        let sixteenth = format!("{decoys} {SW1_SIG}");
+        assert_eq!(check(SW1_KEY, id, 1649367553, SW1_BODY, &sixteenth, 1649367553), Ok(()));
+        let seventeenth = format!("{decoys} v1,Mm7xgUVICxZfQ3bgf0h0Dof65L/IFx+PnZvnDWPCX6Q= {SW1_SIG}");
+        assert_eq!(check(SW1_KEY, id, 1649367553, SW1_BODY, &seventeenth, 1649367553), Err(SignatureError::NoMatch));
+    }
+
+    #[test]
     fn only_decoys_are_rejected() {
         let header = "v1,tFtCZ5RDCPxzWQRWXWPgrCgE2frDBe9gjpbWQxnVfsQ= v1,Mm7xgUVICxZfQ3bgf0h0Dof65L/IFx+PnZvnDWPCX6Q=";
         let r = check(SW1_KEY, "msg_27UH4WbU6Z5A5EzD8u03UvzRbpk", 1649367553, SW1_BODY, header, 1649367553);

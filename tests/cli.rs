@@ -408,3 +408,45 @@ async fn the_binary_exits_3_when_the_function_is_unreachable() {
         binary(&["restore", "--url", &url, "--redis-id", REDIS_ID, "--backup-id", "latest"], Some(KEY_RUNBOOKS)).await;
     assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// The RUNBOOK's `source .run/local.env && crs-restore-cli ...` line, verbatim.
+fn runbook_local_command() -> String {
+    let runbook = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/RUNBOOK.md")).expect("runbook");
+    let line = runbook.lines().find(|l| l.trim_start().starts_with("`source .run/local.env &&")).expect("the line");
+    line.trim().trim_start_matches('`').split('`').next().expect("a command").to_owned()
+}
+
+#[tokio::test]
+async fn the_runbooks_local_command_works_as_written_with_the_env_file_run_local_writes() {
+    let h = Harness::new(ApiVersion::V3).await;
+    let url = serve(&h).await;
+    let dir = std::env::temp_dir().join(format!("crs-restore-local-env-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join(".run")).expect("dir");
+    let bin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_crs-restore-cli")).parent().expect("bin dir").to_owned();
+    // The writer scripts/run-local.sh uses, fed what it feeds it (the parts the CLI reads).
+    let write = format!(
+        "source scripts/lib.sh && write_env_file {dir}/.run/local.env {bin} CRS_RESTORE_URL={url} \
+         SIGNING_KEY='{KEY_RUNBOOKS}' CRS_RESTORE_SIGNING_KEY='{KEY_RUNBOOKS}' AWS_REGION=us-east-1",
+        dir = dir.display(),
+        bin = bin_dir.display(),
+    );
+    let wrote = std::process::Command::new("bash")
+        .args(["-c", &write])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("bash");
+    assert!(wrote.status.success(), "{}", String::from_utf8_lossy(&wrote.stderr));
+
+    let command = runbook_local_command();
+    let mut run = std::process::Command::new("bash");
+    run.args(["-c", &command])
+        .current_dir(&dir)
+        .env_remove("CRS_RESTORE_URL")
+        .env_remove("CRS_RESTORE_SIGNING_KEY")
+        .env_remove("SIGNING_KEY");
+    let out = tokio::task::spawn_blocking(move || run.output()).await.expect("join").expect("bash runs");
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{command}\n{stdout}\n{stderr}");
+    assert!(stdout.contains("dry run"), "{stdout}");
+    std::fs::remove_dir_all(&dir).ok();
+}

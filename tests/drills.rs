@@ -114,3 +114,33 @@ async fn the_continuation_fixture_is_a_valid_job_envelope() {
         serde_json::from_value(ev[crs_restore::job::ENVELOPE_KEY].clone()).expect("the fixture validates");
     assert!(job.watch.is_some());
 }
+
+#[tokio::test]
+async fn a_successful_drills_audit_line_carries_backup_age_task_start_end_and_recovery_time() {
+    let capture = common::logs::LogCapture::global();
+    let h = drill_harness(ApiVersion::V3, "crs-drill*").await;
+    let report = handle_event(&h.state, drill_event("exec-audit-times", None)).await;
+    assert_eq!(report["outcome"], "succeeded", "{report}");
+
+    let audits: Vec<Value> = capture
+        .text()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["audit"] == true && v["delivery_id"] == "drill-exec-audit-times")
+        .collect();
+    assert_eq!(audits.len(), 1, "{audits:?}");
+    let line = &audits[0];
+    assert_eq!((line["source"].as_str(), line["outcome"].as_str()), (Some("drill"), Some("succeeded")), "{line}");
+    assert_eq!(line["backup_id"], "33333333-3333-4333-8333-333333333333", "{line}");
+    for field in ["backup_age_seconds", "task_id", "duration_seconds"] {
+        assert!(line[field].is_number(), "the audit line lacks {field}: {line}");
+    }
+    // The same instants the report and the callback events carry.
+    assert_eq!(line["started_at"], report["startedAt"], "{line}");
+    assert_eq!(line["finished_at"], report["finishedAt"], "{line}");
+    let parse = |v: &Value| {
+        let text = v.as_str().unwrap_or_else(|| panic!("an RFC 3339 time: {line}"));
+        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).expect("RFC 3339")
+    };
+    assert!(parse(&line["started_at"]) <= parse(&line["finished_at"]), "{line}");
+}

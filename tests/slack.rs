@@ -10,13 +10,13 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use common::receiver::{Received, Receiver};
+use common::slack::{encode, fixture_form, signed};
 use common::*;
 use crs_restore::payload::{BackupId, RedisId, Region};
 use crs_restore::sandbox::{Fault, FaultKind};
 use crs_restore::secrets::SecretString;
 use crs_restore::slack::token::ConfirmToken;
 use crs_restore::tencent::ApiVersion;
-use hmac::{KeyInit, Mac};
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -24,30 +24,6 @@ const MALLORY: &str = "U0M4LL0RY";
 const TEXT: &str = "crs-izbob1wh latest ap-guangzhou INC-1234 cache corrupted";
 
 static TRIGGERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-
-/// Puts `form` into a Slack fixture as Function URLs deliver it (base64) and signs it as Slack
-/// does: `v0=` + hex HMAC-SHA256 of `v0:{ts}:{body}`.
-fn signed(fixture_name: &str, form: &str, timestamp: i64) -> Value {
-    let mut ev = fixture(fixture_name);
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(SLACK_SIGNING_SECRET.as_bytes()).expect("key");
-    mac.update(format!("v0:{timestamp}:{form}").as_bytes());
-    ev["headers"]["x-slack-signature"] = format!("v0={}", hex::encode(mac.finalize().into_bytes())).into();
-    ev["headers"]["x-slack-request-timestamp"] = timestamp.to_string().into();
-    ev["headers"]["content-length"] = form.len().to_string().into();
-    ev["body"] = STANDARD.encode(form).into();
-    assert_eq!(ev["isBase64Encoded"], true);
-    ev
-}
-
-/// The form fields of a fixture's (base64) body.
-fn fixture_form(fixture_name: &str) -> Vec<(String, String)> {
-    let body = STANDARD.decode(fixture(fixture_name)["body"].as_str().expect("body")).expect("base64 body");
-    form_urlencoded::parse(&body).into_owned().collect()
-}
-
-fn encode(form: &[(String, String)]) -> String {
-    form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish()
-}
 
 fn set(form: &mut [(String, String)], key: &str, value: &str) {
     form.iter_mut().find(|(k, _)| k == key).unwrap_or_else(|| panic!("fixture has {key}")).1 = value.to_owned();

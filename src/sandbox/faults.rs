@@ -7,9 +7,9 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::Shared;
 use super::conn::Connection;
 use super::errors::ApiError;
+use super::{JSON_CONTENT_TYPE, Shared};
 
 /// A queued misbehaviour; requests consume the first fault that matches their Action.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,7 +135,7 @@ pub(crate) async fn answer(
         FaultKind::TruncatedJson => {
             let full = wire.sample_json();
             let half = full.get(..full.len() / 2).unwrap_or_default().to_owned();
-            (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], half).into_response()
+            (StatusCode::OK, [(header::CONTENT_TYPE, JSON_CONTENT_TYPE)], half).into_response()
         }
         FaultKind::DelayResponse(delay) => {
             let response = process();

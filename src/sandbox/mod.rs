@@ -57,8 +57,12 @@ impl Shared {
     }
 }
 
+/// Exactly `application/json`, as Tencent sends it: the official SDKs read `Response.Error` only
+/// under that exact value, so a `; charset=utf-8` suffix makes them take an error for a success.
+pub(crate) const JSON_CONTENT_TYPE: &str = "application/json";
+
 fn json_response(body: serde_json::Value) -> Response {
-    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json; charset=utf-8")], body.to_string()).into_response()
+    (StatusCode::OK, [(header::CONTENT_TYPE, JSON_CONTENT_TYPE)], body.to_string()).into_response()
 }
 
 /// A running sandbox. Clones share the same server and state.

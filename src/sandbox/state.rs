@@ -139,7 +139,8 @@ pub(crate) struct RestoreRequest<'a> {
     pub region: Option<&'a str>,
 }
 
-/// Limit/offset as both versions document them: limit defaults to 20 and is at most 100.
+/// Limit/offset as Tencent documents them: limit defaults to 20 and has a maximum of each
+/// action's own (100 for most, e.g. DescribeInstanceBackups; 1000 for DescribeInstances).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Page {
     limit: usize,
@@ -147,13 +148,19 @@ pub(crate) struct Page {
 }
 
 impl Page {
+    /// A page of an action whose `Limit` is at most 100, the common documented maximum (also
+    /// used for API 2.0, whose pages have no documented maximum).
     pub fn new(limit: Option<i64>, offset: Option<i64>) -> Result<Self, ApiError> {
+        Self::up_to(100, limit, offset)
+    }
+
+    /// A page of an action that documents `max_limit` as its maximum.
+    pub fn up_to(max_limit: usize, limit: Option<i64>, offset: Option<i64>) -> Result<Self, ApiError> {
         let limit = limit.unwrap_or(20);
         let offset = offset.unwrap_or(0);
-        let limit = usize::try_from(limit)
-            .ok()
-            .filter(|l| (1..=100).contains(l))
-            .ok_or_else(|| ApiError::new(Code::InvalidParameter, format!("limit {limit} is not within 1..=100")))?;
+        let limit = usize::try_from(limit).ok().filter(|l| (1..=max_limit).contains(l)).ok_or_else(|| {
+            ApiError::new(Code::InvalidParameter, format!("limit {limit} is not within 1..={max_limit}"))
+        })?;
         let offset = usize::try_from(offset)
             .map_err(|_| ApiError::new(Code::InvalidParameter, format!("offset {offset} is negative")))?;
         Ok(Self { limit, offset })
@@ -416,6 +423,8 @@ mod tests {
         assert!(Page::new(Some(0), None).is_err());
         assert!(Page::new(Some(101), None).is_err());
         assert!(Page::new(None, Some(-1)).is_err());
+        assert!(Page::up_to(1000, Some(1001), None).is_err());
+        assert_eq!(Page::up_to(1000, Some(1000), None), Ok(Page { limit: 1000, offset: 0 }));
         assert_eq!(Page::new(None, None), Ok(Page { limit: 20, offset: 0 }));
         let page = Page::new(Some(2), Some(3)).unwrap_or(Page { limit: 0, offset: 0 });
         assert_eq!(page.slice(&[1, 2, 3, 4]), &[4]);

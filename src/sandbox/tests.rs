@@ -127,19 +127,25 @@ fn encode(params: &[(String, String)]) -> String {
     form_encode(&pairs)
 }
 
+/// The body of a JSON answer, which must say exactly `application/json` (Tencent's SDKs ignore
+/// `Response.Error` under anything else, e.g. with a `; charset=utf-8` suffix).
+async fn json_answer(response: reqwest::Response) -> Value {
+    let content_type = response.headers().get("content-type").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let text = response.text().await.expect("body");
+    assert_eq!(content_type.as_deref(), Some("application/json"), "{text}");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
 async fn v2_post_raw(sb: &Sandbox, url: &str, params: &[(String, String)]) -> Value {
-    let text = client()
+    let response = client()
         .post(url)
         .header("content-type", "application/x-www-form-urlencoded")
         .body(encode(params))
         .send()
         .await
-        .expect("sent")
-        .text()
-        .await
-        .expect("body");
+        .expect("sent");
     let _ = sb;
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+    json_answer(response).await
 }
 
 async fn v2_post(sb: &Sandbox, params: &[(String, String)]) -> Value {
@@ -222,8 +228,7 @@ impl<'a> V3Request<'a> {
         if let Some(token) = self.token {
             request = request.header("x-tc-token", token);
         }
-        let text = request.send().await.expect("sent").text().await.expect("body");
-        let value: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+        let value = json_answer(request.send().await.expect("sent")).await;
         assert!(value["Response"]["RequestId"].is_string(), "{value}");
         value["Response"].clone()
     }
@@ -463,11 +468,11 @@ async fn transport_faults_answer_with_a_status_an_html_page_half_a_json_or_nothi
 }
 
 #[tokio::test]
-async fn a_signed_v3_restore_succeeds_with_a_string_task_id() {
+async fn a_signed_v3_restore_succeeds_with_an_integer_task_id() {
     let sb = start().await;
     let body = json!({"InstanceId": "crs-main", "BackupId": "b-ok", "Password": PASSWORD});
     let answer = v3(&sb, "RestoreInstance", body.clone()).await;
-    assert_eq!(answer["TaskId"], json!("375074"), "{answer}");
+    assert_eq!(answer["TaskId"], json!(375074), "{answer}");
     let again = v3(&sb, "RestoreInstance", body).await;
     assert_eq!(v3_error(&again), "ResourceUnavailable.InstanceLockedError");
     let wrong =
@@ -479,7 +484,7 @@ async fn a_signed_v3_restore_succeeds_with_a_string_task_id() {
 async fn a_password_free_instance_restores_without_a_password_over_v3() {
     let sb = start().await;
     let answer = v3(&sb, "RestoreInstance", json!({"InstanceId": "crs-nopass", "BackupId": "b-np"})).await;
-    assert!(answer["TaskId"].is_string(), "{answer}");
+    assert!(answer["TaskId"].is_u64(), "{answer}");
     let missing = v3(&sb, "RestoreInstance", json!({"InstanceId": "crs-other", "BackupId": "b-other"})).await;
     assert_eq!(v3_error(&missing), "InvalidParameterValue.PasswordError");
 }
@@ -617,7 +622,14 @@ async fn backup_and_instance_lists_paginate_in_both_versions() {
     assert_eq!(instances["InstanceSet"].as_array().map(Vec::len), Some(2));
     assert_eq!(instances["InstanceSet"][0]["Status"], json!(2));
 
-    let too_big = v3(&sb, "DescribeInstances", json!({"Limit": 101})).await;
+    // Each action's own documented maximum: 1000 instances, 100 backups.
+    let most = v3(&sb, "DescribeInstances", json!({"Limit": 1000})).await;
+    assert_eq!(most["TotalCount"], json!(4), "{most}");
+    let too_big = v3(&sb, "DescribeInstances", json!({"Limit": 1001})).await;
+    assert_eq!(v3_error(&too_big), "InvalidParameter.InvalidParameter");
+    let most = v3(&sb, "DescribeInstanceBackups", json!({"InstanceId": "crs-main", "Limit": 100})).await;
+    assert_eq!(most["TotalCount"], json!(4), "{most}");
+    let too_big = v3(&sb, "DescribeInstanceBackups", json!({"InstanceId": "crs-main", "Limit": 101})).await;
     assert_eq!(v3_error(&too_big), "InvalidParameter.InvalidParameter");
 }
 
@@ -649,7 +661,7 @@ async fn the_control_plane_hides_passwords_and_steers_the_sandbox() {
 
     sb.set_password("crs-other", None);
     let answer = v3(&sb, "RestoreInstance", json!({"InstanceId": "crs-other", "BackupId": "b-other"})).await;
-    assert!(answer["TaskId"].is_string(), "{answer}");
+    assert!(answer["TaskId"].is_u64(), "{answer}");
 }
 
 #[tokio::test]

@@ -38,7 +38,7 @@ impl Wire for V3 {
     }
 
     fn sample_json(&self) -> String {
-        json!({ "Response": { "TaskId": "0", "RequestId": request_id() } }).to_string()
+        json!({ "Response": { "TaskId": 0, "RequestId": request_id() } }).to_string()
     }
 }
 
@@ -212,8 +212,8 @@ fn dispatch(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<Map<Str
                 region,
             };
             let task_id = shared.lock().restore(request, now)?;
-            // A string, as in Tencent's own example, although the field is typed Integer.
-            fields.insert("TaskId".into(), task_id.to_string().into());
+            // An integer, as models.py declares it and Tencent's examples send it.
+            fields.insert("TaskId".into(), task_id.into());
         }
         "DescribeTaskInfo" => {
             let id = match body.get("TaskId") {
@@ -253,7 +253,8 @@ fn dispatch(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<Map<Str
             fields.insert("BackupSet".into(), set.into());
         }
         "DescribeInstances" => {
-            let page = Page::new(int_field(&body, "Limit")?, int_field(&body, "Offset")?)?;
+            // Tencent documents 1000 as this action's maximum (DescribeInstanceBackups': 100).
+            let page = Page::up_to(1000, int_field(&body, "Limit")?, int_field(&body, "Offset")?)?;
             let redis_id = string_field(&body, "InstanceId")?.filter(|id| !id.is_empty());
             let (total, instances) = shared.lock().instances(redis_id, region, page);
             let set: Vec<Value> = instances

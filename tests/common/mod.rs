@@ -7,6 +7,8 @@
 
 pub mod logs;
 pub mod receiver;
+pub mod runtime_api;
+pub mod slack;
 
 use std::collections::HashMap;
 use std::sync::Arc;
