@@ -6,7 +6,8 @@
 #   scripts/run-local.sh --background  start everything, print the curl, return (pids in .run/)
 #   scripts/run-local.sh --stop        stop a stack started with --background
 #
-# Env: PROFILE=release builds with --release; TENCENT_API_VERSION=2|3 (default 2).
+# Env: PROFILE=release builds with --release; TENCENT_API_VERSION=3|2 (default 3: Tencent took
+# Redis API 2.0 offline on its public cloud on 2023-01-01; 2 stays for private TCE clouds).
 # The running stack is described in .run/local.env (exported shell variables: source it).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
@@ -50,7 +51,7 @@ debug) BUILD_FLAGS=() ;;
 release) BUILD_FLAGS=(--release) ;;
 *) die "PROFILE must be debug or release, not '$PROFILE'" ;;
 esac
-API_VERSION="${TENCENT_API_VERSION:-2}"
+API_VERSION="${TENCENT_API_VERSION:-3}"
 [[ "$API_VERSION" == 2 || "$API_VERSION" == 3 ]] || die "TENCENT_API_VERSION must be 2 or 3"
 BIN_DIR="${CARGO_TARGET_DIR:-$ROOT/target}/$PROFILE"
 
@@ -156,6 +157,7 @@ write_env "CRS_RESTORE_URL=$URL" "${STACK_ENV[@]}"
 cat <<BLOCK
 
 crs-restore is listening at $URL (sandbox $SANDBOX, moto $MOTO, Tencent API $API_VERSION).
+Tencent API 3.0 is the default: Tencent took Redis API 2.0 fully offline on its public cloud on 2023-01-01.
 Paste this to send a signed restore request (it signs when pasted, so it never goes stale):
 
 BODY='{"redisId":"crs-izbob1wh","backupId":"e824aecc-ef5e-11e6-a2c7-525400082493","reason":"make run demo"}'
@@ -163,6 +165,21 @@ ID="msg_\$(date +%s%N)"; TS="\$(date +%s)"
 SIG="\$(printf '%s.%s.%s' "\$ID" "\$TS" "\$BODY" | openssl dgst -sha256 -mac HMAC -macopt hexkey:$SIGNING_KEY_HEX -binary | base64)"
 curl -sS -X POST $URL -H 'content-type: application/json' -H "webhook-id: \$ID" -H "webhook-timestamp: \$TS" -H "webhook-signature: v1,\$SIG" -d "\$BODY"
 
+BLOCK
+if [[ "$API_VERSION" == 3 ]]; then
+	cat <<BLOCK
+A Redis 6.2 instance restores by clone (a new instance; the sandbox's purchases are free). Dry run
+first, then the clone (the same lines with this BODY):
+
+BODY='{"redisId":"crs-orders62","backupId":"latest","mode":"clone","dryRun":true,"reason":"make run demo"}'
+BODY='{"redisId":"crs-orders62","backupId":"latest","mode":"clone","reason":"make run demo"}'
+
+BLOCK
+else
+	echo "Tencent API 2.0 was taken offline on Tencent's public cloud on 2023-01-01; TENCENT_API_VERSION=2 is for private TCE clouds and the original API description."
+	echo
+fi
+cat <<BLOCK
 Logs: .run/*.log (crs-restore.log, sandbox.log, moto.log); the stack's env: .run/local.env.
 BLOCK
 

@@ -46,7 +46,8 @@ def main(argv: list[str]) -> int:
     seeds = {
         PREFIX + "signing-keys": json.dumps(
             {
-                "keys": [{"id": "local-dev", "secret": signing, "allow": ["crs-*"]}],
+                # The local key may clone: the sandbox's purchases cost nothing.
+                "keys": [{"id": "local-dev", "secret": signing, "allow": ["crs-*"], "clone": True}],
                 "callbackSecret": callback,
             }
         ),
@@ -59,6 +60,7 @@ def main(argv: list[str]) -> int:
         PREFIX + "instances/crs-izbob1wh": "12D3E@!r5ed",
         PREFIX + "instances/crs-drill001": json.dumps({"password": "drill-password-1"}),
         PREFIX + "instances/crs-pwfree01": json.dumps({"passwordFree": True}),
+        PREFIX + "instances/crs-orders62": json.dumps({"password": "Orders-62-pass"}),
     }
 
     for name, value in seeds.items():

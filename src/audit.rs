@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::payload::{BackupId, RedisId, Region};
+use crate::payload::{BackupId, RedisId, Region, RestoreMode};
 
 #[derive(Debug, Default, Clone)]
 pub struct Audit {
@@ -21,6 +21,9 @@ pub struct Audit {
     pub region: Option<Region>,
     pub reason: Option<String>,
     pub task_id: Option<i64>,
+    pub mode: Option<RestoreMode>,
+    /// The instance a clone restore bought.
+    pub clone_instance_id: Option<String>,
     /// Set when a secret was re-read after Tencent rejected it (password or API keys).
     pub refetched: Option<&'static str>,
     /// How callback deliveries went (the final failure included).
@@ -66,6 +69,8 @@ impl Audit {
             region = self.region.as_ref().map(Region::as_str),
             reason = self.reason.as_deref(),
             task_id = self.task_id,
+            mode = self.mode.map(RestoreMode::as_str),
+            clone_instance_id = self.clone_instance_id.as_deref(),
             refetched = self.refetched,
             callback = self.callback.as_deref(),
             duration_seconds = self.duration_seconds,

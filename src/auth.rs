@@ -65,6 +65,8 @@ pub struct KeyConfig {
     pub id: String,
     pub secret: WebhookSecret,
     pub allow: AllowList,
+    /// `"clone": true`: the key may restore by clone, which buys a new, billed instance.
+    pub clone: bool,
 }
 
 /// The signing keys secret: `{"keys": [{"id", "secret", "allow"}], "callbackSecret"?, "slack"?}`.
@@ -112,7 +114,12 @@ impl SigningKeys {
                     return Err(malformed(format!("key {key_id:?}: \"allow\" must be an array of patterns")));
                 }
             };
-            keys.push(KeyConfig { id: key_id, secret, allow });
+            let clone = match entry.get("clone") {
+                None | Some(Value::Null) => false,
+                Some(Value::Bool(b)) => *b,
+                Some(_) => return Err(malformed(format!("key {key_id:?}: \"clone\" must be true or false"))),
+            };
+            keys.push(KeyConfig { id: key_id, secret, allow, clone });
         }
         if keys.is_empty() {
             return Err(malformed("\"keys\" is empty: no caller could ever be verified".into()));

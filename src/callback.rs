@@ -209,7 +209,7 @@ impl reqwest::dns::Resolve for GuardedResolver {
 }
 
 /// One callback event; `None` fields are left out ("present when known").
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct CallbackEvent {
     #[serde(rename = "type")]
@@ -235,6 +235,18 @@ pub struct CallbackEvent {
     pub drill: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<serde_json::Value>,
+    /// `inPlace` or `clone`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub point_in_time: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clone_instance_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deal_id: Option<String>,
+    /// The running clone: `{"instanceId", "name", "vip", "port"}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clone: Option<serde_json::Value>,
 }
 
 impl CallbackEvent {
@@ -448,6 +460,7 @@ mod tests {
             dry_run: None,
             drill: None,
             error: None,
+            ..CallbackEvent::default()
         };
         let a = e.webhook_id();
         assert_eq!(a, e.clone().webhook_id());

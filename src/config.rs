@@ -7,6 +7,7 @@ use crate::callback::{CallbackPolicy, RetryPolicy};
 use crate::payload::Region;
 use crate::restore::PollPolicy;
 use crate::secrets::SecretIds;
+use crate::tencent::clone::Billing;
 use crate::tencent::sign::SignatureMethod;
 use crate::tencent::{ApiVersion, Endpoint, TencentConfig};
 
@@ -33,6 +34,8 @@ pub struct Config {
     pub drill_allowed: AllowList,
     /// `METRICS_NAMESPACE`: CloudWatch namespace of the drill metrics.
     pub metrics_namespace: String,
+    /// `CLONE_BILLING_MODE` (+ `CLONE_PERIOD_MONTHS`): how clones are paid for.
+    pub clone_billing: Billing,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -80,8 +83,9 @@ impl Config {
             Some(_) => Err(invalid(name, "must be true or false".into())),
         };
 
+        // API 2.0 is offline on Tencent's public cloud since 2023-01-01: 3 is the default.
         let version = match get("TENCENT_API_VERSION") {
-            None => ApiVersion::V2,
+            None => ApiVersion::V3,
             Some(v) => {
                 ApiVersion::parse(v.trim()).ok_or_else(|| invalid("TENCENT_API_VERSION", "must be 2 or 3".into()))?
             }
@@ -93,6 +97,7 @@ impl Config {
             Some(v) => SignatureMethod::parse(v.trim())
                 .ok_or_else(|| invalid("TENCENT_SIGNATURE_METHOD", "must be HmacSHA1 or HmacSHA256".into()))?,
         };
+        let clone_billing = clone_billing(get("CLONE_BILLING_MODE"), get("CLONE_PERIOD_MONTHS"))?;
         let default_region = get("TENCENT_REGION")
             .map(|r| Region::parse(r.trim()).map_err(|e| invalid("TENCENT_REGION", e)))
             .transpose()?;
@@ -132,7 +137,35 @@ impl Config {
             .map_err(|e| invalid("DRILL_ALLOWED_INSTANCES", e))?,
             metrics_namespace: get("METRICS_NAMESPACE")
                 .map_or_else(|| "CrsRestore".to_owned(), |n| n.trim().to_owned()),
+            clone_billing,
         })
+    }
+}
+
+/// Months Tencent sells prepaid instances for (CloneInstances `Period`).
+const PREPAID_MONTHS: &[u32] = &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 24, 36, 48, 60];
+
+fn clone_billing(mode: Option<String>, months: Option<String>) -> Result<Billing, ConfigError> {
+    let months = months
+        .map(|m| {
+            m.trim().parse::<u32>().ok().filter(|m| PREPAID_MONTHS.contains(m)).ok_or_else(|| ConfigError::Invalid {
+                name: "CLONE_PERIOD_MONTHS",
+                reason: format!("must be one of {PREPAID_MONTHS:?}"),
+            })
+        })
+        .transpose()?;
+    match mode.as_deref().map(str::trim) {
+        None | Some("postpaid") => match months {
+            None | Some(1) => Ok(Billing::Postpaid),
+            Some(_) => Err(ConfigError::Invalid {
+                name: "CLONE_PERIOD_MONTHS",
+                reason: "only applies to CLONE_BILLING_MODE=prepaid (pay-as-you-go is billed by the hour)".into(),
+            }),
+        },
+        Some("prepaid") => Ok(Billing::Prepaid { months: months.unwrap_or(1) }),
+        Some(_) => {
+            Err(ConfigError::Invalid { name: "CLONE_BILLING_MODE", reason: "must be postpaid or prepaid".into() })
+        }
     }
 }
 
@@ -150,7 +183,9 @@ mod tests {
     #[test]
     fn defaults_match_the_documented_contract() {
         let c = config(&[]).expect("valid");
-        assert_eq!(c.tencent.version, ApiVersion::V2);
+        assert_eq!(c.tencent.version, ApiVersion::V3);
+        assert_eq!(c.tencent.endpoint.url_str(), "https://redis.tencentcloudapi.com/");
+        assert_eq!(c.clone_billing, Billing::Postpaid);
         assert_eq!(c.tencent.signature_method, SignatureMethod::HmacSha1);
         assert_eq!(c.secret_ids.instance_password_prefix, "crs-restore/instances/");
         assert_eq!(c.secrets_ttl, Duration::from_secs(300));
@@ -158,6 +193,17 @@ mod tests {
         assert_eq!(c.wait_timeout, Duration::from_secs(840));
         assert_eq!((c.poll.initial, c.poll.max), (Duration::from_secs(5), Duration::from_secs(30)));
         assert!(!c.callback_policy.allow_loopback && c.callback_policy.allowed_hosts.is_empty());
+    }
+
+    #[test]
+    fn api_2_stays_selectable_and_prepaid_clones_take_their_months() {
+        let c = config(&[("TENCENT_API_VERSION", "2")]).expect("valid");
+        assert_eq!(c.tencent.version, ApiVersion::V2);
+        assert_eq!(c.tencent.endpoint.url_str(), "https://redis.api.qcloud.com/v2/index.php");
+        let c = config(&[("CLONE_BILLING_MODE", "prepaid"), ("CLONE_PERIOD_MONTHS", "12")]).expect("valid");
+        assert_eq!(c.clone_billing, Billing::Prepaid { months: 12 });
+        let c = config(&[("CLONE_BILLING_MODE", "prepaid")]).expect("valid");
+        assert_eq!(c.clone_billing, Billing::Prepaid { months: 1 });
     }
 
     #[test]
@@ -176,6 +222,9 @@ mod tests {
         assert_eq!(name_of(&[("WAIT_TIMEOUT_SECONDS", "0")]), "WAIT_TIMEOUT_SECONDS");
         assert_eq!(name_of(&[("IDEMPOTENCY_TTL_SECONDS", "300")]), "IDEMPOTENCY_TTL_SECONDS");
         assert_eq!(name_of(&[("DRILL_ALLOWED_INSTANCES", "*-drill")]), "DRILL_ALLOWED_INSTANCES");
+        assert_eq!(name_of(&[("CLONE_BILLING_MODE", "monthly")]), "CLONE_BILLING_MODE");
+        assert_eq!(name_of(&[("CLONE_BILLING_MODE", "prepaid"), ("CLONE_PERIOD_MONTHS", "13")]), "CLONE_PERIOD_MONTHS");
+        assert_eq!(name_of(&[("CLONE_PERIOD_MONTHS", "3")]), "CLONE_PERIOD_MONTHS");
         let missing = Config::from_lookup(|_| None).expect_err("missing");
         assert_eq!(missing, ConfigError::Missing("SIGNING_KEYS_SECRET_ID"));
     }

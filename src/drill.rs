@@ -128,6 +128,8 @@ async fn prepare(state: &AppState, raw: &Value) -> Result<Job, (&'static str, St
         redis_id: drill.redis_id,
         backup: drill.backup,
         region,
+        mode: crate::payload::RestoreMode::InPlace,
+        point_in_time: None,
         reason: Some(drill.reason),
         callback_url,
         wait: true,

@@ -51,9 +51,26 @@ pub enum RestoreError {
     #[error("this delivery id was already used with a different payload; use a new webhook-id")]
     IdempotencyKeyReuse,
     #[error(
-        "an earlier attempt of this delivery sent RestoreInstance and its outcome is unknown; check the instance's task list before restoring again (with a new delivery id)"
+        "an earlier attempt of this delivery sent RestoreInstance or CloneInstances and its outcome is unknown; check the instance's task list (in place) or search for an instance tagged crs-restore:delivery={0} (clone) before restoring again (with a new delivery id)"
     )]
-    OutcomeUnknown,
+    OutcomeUnknown(String),
+    #[error(
+        "CloneInstances was sent but no answer came back, and no instance tagged {tag} appeared: a clone may still be created and billed; search the instance list for the tag {tag} before restoring again (with a new delivery id)"
+    )]
+    CloneOutcomeUnknown { tag: String },
+    #[error("key {key_id:?} may not clone: a clone buys a new, billed instance; the key entry needs \"clone\": true")]
+    CloneNotAllowed { key_id: String },
+    #[error("mode \"clone\" needs Tencent API 3.0 (TENCENT_API_VERSION=3): API 2.0 has no CloneInstances")]
+    CloneRequiresApi3,
+    #[error("point-in-time restore is not possible: {0}")]
+    PointInTimeUnavailable(String),
+    #[error(
+        "Tencent restores {} only by cloning a new instance from the backup, not in place; send the request again with \"mode\": \"clone\" ({})",
+        .edition.as_deref().unwrap_or("this edition"), .source
+    )]
+    InPlaceRestoreUnsupported { edition: Option<String>, source: TencentError },
+    #[error("the source instance cannot be cloned as a twin: {0}")]
+    CloneSourceUnsupported(String),
     #[error(transparent)]
     IdempotencyUnavailable(#[from] StoreError),
     #[error(transparent)]
@@ -76,7 +93,14 @@ impl RestoreError {
             Self::Check(c) => c.status(),
             Self::Configuration(_) => 500,
             Self::AsyncInvoke(_) | Self::IdempotencyUnavailable(_) => 503,
-            Self::DuplicateInProgress | Self::OutcomeUnknown => 409,
+            Self::DuplicateInProgress
+            | Self::OutcomeUnknown(_)
+            | Self::CloneOutcomeUnknown { .. }
+            | Self::PointInTimeUnavailable(_)
+            | Self::InPlaceRestoreUnsupported { .. }
+            | Self::CloneSourceUnsupported(_) => 409,
+            Self::CloneNotAllowed { .. } => 403,
+            Self::CloneRequiresApi3 => 422,
             Self::IdempotencyKeyReuse => 422,
             Self::Signature(_) => 401,
             Self::Forbidden { .. } => 403,
@@ -90,7 +114,10 @@ impl RestoreError {
                     | Failure::InstanceStatusAbnormal
                     | Failure::BackupStatusAbnormal => 409,
                     Failure::InvalidParameter => 422,
-                    Failure::PasswordError | Failure::AuthFailure | Failure::Other => 502,
+                    Failure::PaymentFailed => 402,
+                    Failure::NotPermitted => 403,
+                    Failure::InPlaceUnsupported | Failure::CapacityUnavailable | Failure::QuotaExceeded => 409,
+                    Failure::PasswordError | Failure::AuthFailure | Failure::Unsupported | Failure::Other => 502,
                 },
                 TencentError::Timeout { .. } => 504,
                 TencentError::Config(_) => 500,
@@ -120,7 +147,12 @@ impl RestoreError {
             Self::AsyncInvoke(_) => "AsyncInvokeFailed",
             Self::DuplicateInProgress => "DuplicateInProgress",
             Self::IdempotencyKeyReuse => "IdempotencyKeyReuse",
-            Self::OutcomeUnknown => "OutcomeUnknown",
+            Self::OutcomeUnknown(_) | Self::CloneOutcomeUnknown { .. } => "OutcomeUnknown",
+            Self::CloneNotAllowed { .. } => "CloneNotAllowed",
+            Self::CloneRequiresApi3 => "CloneRequiresApi3",
+            Self::PointInTimeUnavailable(_) => "PointInTimeUnavailable",
+            Self::InPlaceRestoreUnsupported { .. } => "InPlaceRestoreUnsupported",
+            Self::CloneSourceUnsupported(_) => "CloneSourceUnsupported",
             Self::IdempotencyUnavailable(_) => "IdempotencyUnavailable",
             Self::Secrets(SecretsError::NotFound { .. }) => "SecretNotFound",
             Self::Secrets(SecretsError::Unavailable { .. }) => "SecretsUnavailable",
@@ -155,12 +187,18 @@ impl RestoreError {
 
     /// Whether a restore may have started although this error was returned.
     pub fn outcome_unknown(&self) -> bool {
-        matches!(self, Self::Tencent(t) if t.outcome_unknown())
+        matches!(self, Self::Tencent(t) if t.outcome_unknown()) || matches!(self, Self::CloneOutcomeUnknown { .. })
+    }
+
+    /// Whether Tencent refused the purchase of a clone (payment, capacity, quota, allow list...).
+    pub fn purchase_failed(&self) -> bool {
+        matches!(self, Self::Tencent(TencentError::Api { action, .. }) if *action == crate::tencent::error::CLONE_ACTION)
     }
 
     fn tencent_code(&self) -> Option<Value> {
         match self {
-            Self::Tencent(TencentError::Api { code, .. }) => Some(code.to_json()),
+            Self::Tencent(TencentError::Api { code, .. })
+            | Self::InPlaceRestoreUnsupported { source: TencentError::Api { code, .. }, .. } => Some(code.to_json()),
             _ => None,
         }
     }

@@ -19,10 +19,11 @@ use crate::error::{MAX_BODY_BYTES, RestoreError};
 use crate::event::{BodyError, HttpRequest, HttpResponse, Incoming};
 use crate::idempotency::{Claim, Key, StoredResponse};
 use crate::job::{self, Job};
-use crate::payload::{BackupRef, RestoreRequest};
+use crate::payload::{BackupRef, RestoreMode, RestoreRequest};
 use crate::restore::{self, Outcome, Target};
 use crate::signature::{self, SignedHeaders};
 use crate::state::AppState;
+use crate::tencent::ApiVersion;
 
 /// Entry point for an invocation without a deadline (tests, local mode).
 pub async fn handle_event(state: &Arc<AppState>, event: Value) -> Value {
@@ -128,7 +129,10 @@ pub async fn once(
         Claim::Claimed => {}
         Claim::InProgress => return Err(RestoreError::DuplicateInProgress),
         Claim::KeyReuse => return Err(RestoreError::IdempotencyKeyReuse),
-        Claim::OutcomeUnknown => return Err(RestoreError::OutcomeUnknown),
+        Claim::OutcomeUnknown => {
+            let delivery = key.id.split_once('#').map_or(key.id.as_str(), |(_, id)| id);
+            return Err(RestoreError::OutcomeUnknown(delivery.to_owned()));
+        }
         Claim::Completed(stored) => {
             let mut body = stored.body;
             if let Some(obj) = body.as_object_mut() {
@@ -209,6 +213,16 @@ async fn admit(state: &AppState, req: &HttpRequest, audit: &mut Audit) -> Result
             redis_id: request.redis_id.to_string(),
         });
     }
+    audit.mode = Some(request.mode);
+    if request.mode == RestoreMode::Clone {
+        // A clone is a purchase: only keys that say so may make one, and only API 3.0 can.
+        if !verified.key.clone {
+            return Err(RestoreError::CloneNotAllowed { key_id: verified.key.id.clone() });
+        }
+        if state.tencent.version() != ApiVersion::V3 {
+            return Err(RestoreError::CloneRequiresApi3);
+        }
+    }
 
     // Everything about the callback is checked before anything starts.
     let policy = &state.config.callback_policy;
@@ -229,7 +243,13 @@ async fn admit(state: &AppState, req: &HttpRequest, audit: &mut Audit) -> Result
     Ok(Admitted {
         delivery_id,
         caller: verified.key.id.clone(),
-        target: Target { redis_id: request.redis_id, backup: request.backup, region },
+        target: Target {
+            redis_id: request.redis_id,
+            backup: request.backup,
+            region,
+            mode: request.mode,
+            point_in_time: request.point_in_time,
+        },
         reason: audit.reason.clone(),
         callback,
         wait: request.wait_for_completion,
@@ -252,6 +272,8 @@ async fn run(
             redis_id: target.redis_id,
             backup: target.backup,
             region: target.region,
+            mode: target.mode,
+            point_in_time: target.point_in_time,
             reason,
             callback_url: Some(callback_url),
             wait,
@@ -265,8 +287,14 @@ async fn run(
         return Ok((HttpResponse::json(202, body), "accepted"));
     }
 
-    let outcome = restore::execute(state, &target, dry_run, audit).await?;
-    Ok(match outcome {
+    let outcome = restore::execute(state, &target, &delivery_id, dry_run, audit).await?;
+    let (status, body, audit_outcome) = outcome_answer(&target, &delivery_id, outcome);
+    Ok((HttpResponse::json(status, body), audit_outcome))
+}
+
+/// The synchronous answer to an outcome (also what Slack and jobs report from).
+pub fn outcome_answer(target: &Target, delivery_id: &str, outcome: Outcome) -> (u16, Value, &'static str) {
+    match outcome {
         Outcome::Started { task_id, backup } => {
             let mut body = json!({
                 "status": "started",
@@ -279,12 +307,13 @@ async fn run(
             if let Some(time) = backup.start_time {
                 body["backupStartTime"] = time.into();
             }
-            (HttpResponse::json(202, body), "started")
+            (202, body, "started")
         }
-        Outcome::DryRunOk { backup, instance_name } => {
-            let body = json!({
+        Outcome::DryRunOk { backup, instance_name, edition } => {
+            let mut body = json!({
                 "status": "dry-run-ok",
                 "dryRun": true,
+                "mode": "inPlace",
                 "redisId": target.redis_id.as_str(),
                 "instanceName": instance_name,
                 "backupId": backup.id.as_str(),
@@ -292,7 +321,68 @@ async fn run(
                 "region": target.region.as_str(),
                 "deliveryId": delivery_id,
             });
-            (HttpResponse::json(200, body), "dry-run-ok")
+            if let Some(edition) = edition {
+                body["edition"] = edition.label().into();
+                body["supportedModes"] = json!(edition.supported_modes());
+            }
+            (200, body, "dry-run-ok")
         }
-    })
+        Outcome::Cloning(clone) => {
+            let mut body = json!({
+                "status": "cloning",
+                "mode": "clone",
+                "redisId": target.redis_id.as_str(),
+                "backupId": clone.backup_id,
+                "cloneInstanceId": clone.instance_id,
+                "cloneName": clone.name,
+                "dealId": clone.deal_id,
+                "region": target.region.as_str(),
+                "deliveryId": delivery_id,
+            });
+            if let Some(at) = clone.point_in_time {
+                body["pointInTime"] = at.to_rfc3339().into();
+            }
+            if let Some(time) = clone.backup_start_time {
+                body["backupStartTime"] = time.into();
+            }
+            if clone.reconciled {
+                body["reconciled"] = true.into();
+            }
+            (202, body, "cloning")
+        }
+        Outcome::CloneDryRunOk(plan) => {
+            let edition = plan.source.edition;
+            let mut body = json!({
+                "status": "dry-run-ok",
+                "dryRun": true,
+                "mode": "clone",
+                "redisId": target.redis_id.as_str(),
+                "instanceName": plan.source.name,
+                "edition": edition.label(),
+                "supportedModes": edition.supported_modes(),
+                "backupId": plan.backup_id,
+                "clone": {
+                    "name": plan.request.name,
+                    "zoneId": plan.request.zone_id,
+                    "vpcId": plan.request.vpc_id,
+                    "subnetId": plan.request.subnet_id,
+                    "securityGroupIds": plan.request.security_groups,
+                    "billingMode": plan.request.billing.name(),
+                },
+                "region": target.region.as_str(),
+                "deliveryId": delivery_id,
+            });
+            if let Some(backup) = &plan.backup {
+                body["backupStartTime"] = backup.start_time.clone().into();
+            }
+            if let Some(at) = plan.point_in_time {
+                body["pointInTime"] = at.to_rfc3339().into();
+            }
+            if let Some(price) = &plan.price {
+                body["price"] =
+                    json!({"amount": price.amount, "currency": price.currency, "per": plan.request.billing.per()});
+            }
+            (200, body, "dry-run-ok")
+        }
+    }
 }

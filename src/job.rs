@@ -15,10 +15,11 @@ use crate::callback::{CallbackEvent, CallbackUrl};
 use crate::clock::{claim_window, rfc3339_ms, unix_ms, unix_now};
 use crate::error::RestoreError;
 use crate::idempotency::{Claim, Key, StoredResponse};
-use crate::payload::{BackupId, BackupRef, RedisId, Region};
+use crate::payload::{BackupId, BackupRef, PointInTime, RedisId, Region, RestoreMode};
 use crate::restore::{self, Outcome, Target, WaitEnd};
 use crate::state::AppState;
 use crate::tencent::TaskStatus;
+use crate::tencent::instances::InstanceDetail;
 
 /// The event key of a job; a Function URL event can never have it at the top level.
 pub const ENVELOPE_KEY: &str = "crsRestoreJob";
@@ -38,6 +39,10 @@ pub struct Job {
     pub redis_id: RedisId,
     pub backup: BackupRef,
     pub region: Region,
+    #[serde(default)]
+    pub mode: RestoreMode,
+    #[serde(default)]
+    pub point_in_time: Option<PointInTime>,
     #[serde(default)]
     pub reason: Option<String>,
     #[serde(default)]
@@ -60,11 +65,19 @@ pub struct Job {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Watch {
+    /// The RestoreInstance task (in place); 0 for a clone.
+    #[serde(default)]
     pub task_id: i64,
-    pub backup_id: BackupId,
+    /// The instance a clone restore bought: the watch follows it to `Status` 2.
+    #[serde(default)]
+    pub clone_instance_id: Option<String>,
+    #[serde(default)]
+    pub deal_id: Option<String>,
+    /// The backup (a second-level backup id for a point in time).
+    pub backup_id: String,
     #[serde(default)]
     pub backup_start_time: Option<String>,
-    /// Unix milliseconds when RestoreInstance answered.
+    /// Unix milliseconds when RestoreInstance / CloneInstances answered.
     pub started_at_ms: i64,
     /// Unix seconds after which the wait gives up (`WAIT_TIMEOUT_SECONDS` from the start).
     pub wait_until: i64,
@@ -90,6 +103,7 @@ pub struct JobReport {
     pub callbacks: Vec<String>,
     /// RestoreInstance may have started although the job could not tell (see `TencentError::outcome_unknown`).
     pub outcome_unknown: bool,
+    pub clone_instance_id: Option<String>,
 }
 
 impl JobReport {
@@ -117,6 +131,7 @@ impl JobReport {
             finished_at_ms: None,
             callbacks: Vec::new(),
             outcome_unknown: false,
+            clone_instance_id: None,
         }
     }
 
@@ -142,6 +157,7 @@ impl JobReport {
             "backupStartTime": self.backup_start_time,
             "durationSeconds": self.duration_seconds,
             "callbacks": self.callbacks,
+            "cloneInstanceId": self.clone_instance_id,
         })
     }
 }
@@ -233,14 +249,16 @@ async fn start(
     deadline: Option<Instant>,
     audit: &mut Audit,
 ) -> JobReport {
-    let target = Target { redis_id: job.redis_id.clone(), backup: job.backup.clone(), region: job.region.clone() };
+    let target = job_target(job);
     let started_ms = unix_ms();
-    match restore::execute(state, &target, job.dry_run, audit).await {
+    match restore::execute(state, &target, &job.delivery_id, job.dry_run, audit).await {
         Err(err) => {
-            // A restore whose outcome is unknown may be running: that is a failure to report,
-            // not a rejection the caller can simply correct and retry.
-            let kind = if err.outcome_unknown() { "restore.failed" } else { "restore.rejected" };
-            let mut report = JobReport::new(if err.outcome_unknown() { "failed" } else { "rejected" });
+            // A restore whose outcome is unknown may be running, and a purchase Tencent refused
+            // is a failed restore: failures to report, not rejections the caller can simply
+            // correct and retry.
+            let failed = err.outcome_unknown() || err.purchase_failed();
+            let kind = if failed { "restore.failed" } else { "restore.rejected" };
+            let mut report = JobReport::new(if failed { "failed" } else { "rejected" });
             report.error_code = Some(err.code());
             report.outcome_unknown = err.outcome_unknown();
             let mut event = base_event(job, kind);
@@ -251,7 +269,48 @@ async fn start(
             notify(state, job, &event, deadline, &mut report).await;
             report
         }
-        Ok(Outcome::DryRunOk { backup, instance_name: _ }) => {
+        Ok(outcome @ Outcome::CloneDryRunOk(_)) => {
+            let (_, body, _) = crate::handler::outcome_answer(&target, &job.delivery_id, outcome);
+            let mut report = JobReport::new("dry-run-ok");
+            report.backup_id = body["backupId"].as_str().map(str::to_owned);
+            let mut event = base_event(job, "restore.succeeded");
+            event.dry_run = Some(true);
+            event.backup_id.clone_from(&report.backup_id);
+            event.clone = Some(body["clone"].clone());
+            notify(state, job, &event, deadline, &mut report).await;
+            report
+        }
+        Ok(Outcome::Cloning(clone)) => {
+            let mut report = JobReport::new("cloning");
+            report.started_at_ms = Some(started_ms);
+            report.backup_id = Some(clone.backup_id.clone());
+            report.backup_start_time.clone_from(&clone.backup_start_time);
+            report.clone_instance_id = Some(clone.instance_id.clone());
+            let mut event = base_event(job, "restore.started");
+            event.backup_id = Some(clone.backup_id.clone());
+            event.backup_start_time.clone_from(&clone.backup_start_time);
+            event.clone_instance_id = Some(clone.instance_id.clone());
+            event.deal_id.clone_from(&clone.deal_id);
+            event.started_at = Some(rfc3339_ms(started_ms));
+            notify(state, job, &event, deadline, &mut report).await;
+            if !job.wait {
+                return report;
+            }
+            let watch = Watch {
+                task_id: 0,
+                clone_instance_id: Some(clone.instance_id),
+                deal_id: clone.deal_id,
+                backup_id: clone.backup_id,
+                backup_start_time: clone.backup_start_time,
+                started_at_ms: started_ms,
+                wait_until: unix_now().saturating_add(wait_seconds(state)),
+                polls: 0,
+                handoffs: 0,
+            };
+            let followed = follow(state, job, watch, stop_by, deadline, audit).await;
+            merge(report, followed)
+        }
+        Ok(Outcome::DryRunOk { backup, .. }) => {
             let mut report = JobReport::new("dry-run-ok");
             report.backup_id = Some(backup.id.to_string());
             report.backup_start_time.clone_from(&backup.start_time);
@@ -277,13 +336,14 @@ async fn start(
             if !job.wait {
                 return report;
             }
-            let wait_secs = i64::try_from(state.config.wait_timeout.as_secs()).unwrap_or(i64::MAX);
             let watch = Watch {
                 task_id,
-                backup_id: backup.id,
+                clone_instance_id: None,
+                deal_id: None,
+                backup_id: backup.id.to_string(),
                 backup_start_time: backup.start_time,
                 started_at_ms: started_ms,
-                wait_until: unix_now().saturating_add(wait_secs),
+                wait_until: unix_now().saturating_add(wait_seconds(state)),
                 polls: 0,
                 handoffs: 0,
             };
@@ -291,6 +351,25 @@ async fn start(
             merge(report, followed)
         }
     }
+}
+
+fn wait_seconds(state: &AppState) -> i64 {
+    i64::try_from(state.config.wait_timeout.as_secs()).unwrap_or(i64::MAX)
+}
+
+pub(crate) fn job_target(job: &Job) -> Target {
+    Target {
+        redis_id: job.redis_id.clone(),
+        backup: job.backup.clone(),
+        region: job.region.clone(),
+        mode: job.mode,
+        point_in_time: job.point_in_time,
+    }
+}
+
+/// The clone as the succeeded event reports it.
+fn clone_json(clone: &InstanceDetail) -> Value {
+    json!({"instanceId": clone.id, "name": clone.name, "vip": clone.vip, "port": clone.port})
 }
 
 /// Keeps the earlier callbacks' record when the wait adds its own.
@@ -307,29 +386,57 @@ async fn follow(
     deadline: Option<Instant>,
     audit: &mut Audit,
 ) -> JobReport {
-    audit.backup_id = Some(watch.backup_id.clone());
-    let target = Target { redis_id: job.redis_id.clone(), backup: job.backup.clone(), region: job.region.clone() };
+    audit.backup_id = BackupId::parse(&watch.backup_id).ok();
+    audit.clone_instance_id.clone_from(&watch.clone_instance_id);
+    let target = job_target(job);
     let remaining = u64::try_from(watch.wait_until.saturating_sub(unix_now())).unwrap_or(0);
     let until = Instant::now() + Duration::from_secs(remaining);
-    let end = restore::wait(state, &target, watch.task_id, until, stop_by, watch.polls).await;
+    // A clone is followed to running; an in-place restore to its task's end. Both end the same
+    // ways, so one account of the end follows.
+    let (end, clone) = match &watch.clone_instance_id {
+        Some(id) => {
+            match restore::clone::wait_until_running(state, &target.region, id, until, stop_by, watch.polls).await {
+                WaitEnd::Finished(i) if restore::clone::clone_has_failed(&i) => {
+                    (WaitEnd::Finished(TaskStatus::Failed), Some(i))
+                }
+                WaitEnd::Finished(i) => (WaitEnd::Finished(TaskStatus::Succeeded), Some(i)),
+                WaitEnd::TimedOut { last_error } => (WaitEnd::TimedOut { last_error }, None),
+                WaitEnd::HandOff { polls } => (WaitEnd::HandOff { polls }, None),
+            }
+        }
+        None => (restore::wait(state, &target, watch.task_id, until, stop_by, watch.polls).await, None),
+    };
+    let is_clone = watch.clone_instance_id.is_some();
 
     let finished_ms = unix_ms();
     let duration = u64::try_from((finished_ms - watch.started_at_ms).max(0) / 1000).unwrap_or(0);
     let mut event = base_event(job, "restore.failed");
-    event.task_id = Some(watch.task_id);
+    event.task_id = (!is_clone).then_some(watch.task_id);
+    event.clone_instance_id.clone_from(&watch.clone_instance_id);
+    event.deal_id.clone_from(&watch.deal_id);
     event.backup_id = Some(watch.backup_id.to_string());
     event.backup_start_time.clone_from(&watch.backup_start_time);
     event.started_at = Some(rfc3339_ms(watch.started_at_ms));
     let mut report = JobReport::new("failed");
     report.started_at_ms = Some(watch.started_at_ms);
     report.finished_at_ms = Some(finished_ms);
-    report.task_id = Some(watch.task_id);
+    report.task_id = (!is_clone).then_some(watch.task_id);
+    report.clone_instance_id.clone_from(&watch.clone_instance_id);
     report.backup_id = Some(watch.backup_id.to_string());
     report.backup_start_time.clone_from(&watch.backup_start_time);
     match end {
         WaitEnd::Finished(TaskStatus::Succeeded) => {
             event.kind = "restore.succeeded".into();
+            event.clone = clone.as_ref().map(clone_json);
             report.outcome = "succeeded";
+        }
+        WaitEnd::Finished(_) if is_clone => {
+            report.error_code = Some("CloneFailed".into());
+            let status = clone.as_ref().map_or(0, |i| i.status);
+            event.error = Some(json!({
+                "code": "CloneFailed",
+                "message": format!("Tencent reports the clone with status {status} (isolated or being deleted); it will not run"),
+            }));
         }
         WaitEnd::Finished(_) => {
             report.error_code = Some("RestoreTaskFailed".into());
@@ -339,10 +446,15 @@ async fn follow(
         WaitEnd::TimedOut { last_error } => {
             report.error_code = Some("WaitTimeout".into());
             let detail = last_error.map(|e| format!(" (last poll error: {e})")).unwrap_or_default();
-            event.error = Some(json!({
-                "code": "WaitTimeout",
-                "message": format!("the restore task had not finished when WAIT_TIMEOUT_SECONDS ran out{detail}; check the instance's task list"),
-            }));
+            let what = match &watch.clone_instance_id {
+                Some(id) => format!(
+                    "the clone {id} was not running when WAIT_TIMEOUT_SECONDS ran out{detail}; it exists and is billed: check it in the instance list"
+                ),
+                None => format!(
+                    "the restore task had not finished when WAIT_TIMEOUT_SECONDS ran out{detail}; check the instance's task list"
+                ),
+            };
+            event.error = Some(json!({"code": "WaitTimeout", "message": what}));
         }
         WaitEnd::HandOff { polls } => {
             let mut next = job.clone();
@@ -371,7 +483,10 @@ async fn follow(
 }
 
 fn base_event(job: &Job, kind: &str) -> CallbackEvent {
+    let clone = job.mode == RestoreMode::Clone;
     CallbackEvent {
+        mode: clone.then(|| job.mode.as_str().to_owned()),
+        point_in_time: job.point_in_time.map(PointInTime::to_rfc3339),
         kind: kind.to_owned(),
         delivery_id: job.delivery_id.clone(),
         redis_id: job.redis_id.to_string(),
@@ -385,6 +500,9 @@ fn base_event(job: &Job, kind: &str) -> CallbackEvent {
         dry_run: None,
         drill: job.drill.then_some(true),
         error: None,
+        clone_instance_id: None,
+        deal_id: None,
+        clone: None,
     }
 }
 

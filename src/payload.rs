@@ -122,6 +122,83 @@ impl From<BackupRef> for String {
     }
 }
 
+/// How to restore: over the instance itself (`RestoreInstance`) or into a new instance cloned
+/// from the backup (`CloneInstances`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub enum RestoreMode {
+    #[default]
+    #[serde(rename = "inPlace")]
+    InPlace,
+    #[serde(rename = "clone")]
+    Clone,
+}
+
+impl RestoreMode {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        match raw {
+            "inPlace" => Ok(Self::InPlace),
+            "clone" => Ok(Self::Clone),
+            _ => Err("must be \"inPlace\" or \"clone\"".into()),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InPlace => "inPlace",
+            Self::Clone => "clone",
+        }
+    }
+}
+
+/// A second to restore to: RFC 3339 with an explicit offset (`2026-12-01T09:41:00+08:00`),
+/// whole seconds (a fraction is dropped: Tencent's `CloneTime` has none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct PointInTime(time::OffsetDateTime);
+
+impl PointInTime {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let at = time::OffsetDateTime::parse(raw, &time::format_description::well_known::Rfc3339)
+            .map_err(|_| "must be an RFC 3339 timestamp with a zone, e.g. \"2026-12-01T09:41:00+08:00\"".to_owned())?;
+        Ok(Self(at.replace_nanosecond(0).unwrap_or(at)))
+    }
+
+    pub fn unix(self) -> i64 {
+        self.0.unix_timestamp()
+    }
+
+    pub fn from_unix(seconds: i64) -> Option<Self> {
+        time::OffsetDateTime::from_unix_timestamp(seconds).ok().map(Self)
+    }
+
+    /// Tencent's own layout for `CloneTime`: `YYYY-MM-DD HH:MM:SS`, Beijing time (UTC+8).
+    pub fn tencent_clone_time(self) -> String {
+        let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+        self.0.to_offset(time::macros::offset!(+8)).format(format).unwrap_or_default()
+    }
+
+    /// RFC 3339 in UTC, as the function reports it.
+    pub fn to_rfc3339(self) -> String {
+        self.0
+            .to_offset(time::UtcOffset::UTC)
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default()
+    }
+}
+
+impl TryFrom<String> for PointInTime {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        Self::parse(&s)
+    }
+}
+
+impl From<PointInTime> for String {
+    fn from(v: PointInTime) -> String {
+        v.to_rfc3339()
+    }
+}
+
 /// A Tencent region such as `ap-guangzhou` or `ap-shanghai-fsi`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -173,6 +250,9 @@ pub struct RestoreRequest {
     pub callback_url: Option<String>,
     pub wait_for_completion: bool,
     pub dry_run: bool,
+    pub mode: RestoreMode,
+    /// Only with `mode: "clone"`; the backup then comes from second-level backup.
+    pub point_in_time: Option<PointInTime>,
 }
 
 /// Why a body is not a valid restore request. All are 400s; messages name the field.
@@ -202,7 +282,8 @@ impl PayloadError {
     }
 }
 
-const FIELDS: &[&str] = &["redisId", "backupId", "region", "reason", "callbackUrl", "waitForCompletion", "dryRun"];
+const FIELDS: &[&str] =
+    &["redisId", "backupId", "region", "reason", "callbackUrl", "waitForCompletion", "dryRun", "mode", "pointInTime"];
 
 impl RestoreRequest {
     /// Parses the raw (already verified) body.
@@ -210,10 +291,38 @@ impl RestoreRequest {
         let object = Object::parse(body)?;
         object.check_fields(FIELDS)?;
         let redis_id = object.required_str("redisId")?;
-        let backup = object.required_str("backupId")?;
+        let mode = object
+            .optional_str("mode")?
+            .map(RestoreMode::parse)
+            .transpose()
+            .map_err(|r| invalid("mode", r))?
+            .unwrap_or_default();
+        let point_in_time = object
+            .optional_str("pointInTime")?
+            .map(PointInTime::parse)
+            .transpose()
+            .map_err(|r| invalid("pointInTime", r))?;
+        if point_in_time.is_some() && mode != RestoreMode::Clone {
+            return Err(invalid(
+                "pointInTime",
+                "needs \"mode\": \"clone\" (a point in time is restored into a clone)".into(),
+            ));
+        }
+        // With a point in time the backup is the second-level one covering it; a named backup
+        // would contradict it, "latest" says nothing more.
+        let backup = match (object.optional_str("backupId")?, point_in_time) {
+            (None, None) => return Err(PayloadError::MissingField("backupId")),
+            (None | Some("latest"), Some(_)) => BackupRef::Latest,
+            (Some(_), Some(_)) => {
+                return Err(invalid("backupId", "cannot name a backup together with pointInTime; omit one".into()));
+            }
+            (Some(raw), None) => BackupRef::parse(raw).map_err(|r| invalid("backupId", r))?,
+        };
         Ok(Self {
             redis_id: RedisId::parse(redis_id).map_err(|r| invalid("redisId", r))?,
-            backup: BackupRef::parse(backup).map_err(|r| invalid("backupId", r))?,
+            backup,
+            mode,
+            point_in_time,
             region: object.optional_str("region")?.map(Region::parse).transpose().map_err(|r| invalid("region", r))?,
             reason: object.optional_str("reason")?.map(Reason::parse).transpose().map_err(|r| invalid("reason", r))?,
             callback_url: object.optional_str("callbackUrl")?.map(str::to_owned),
@@ -336,6 +445,45 @@ mod tests {
         assert_eq!(r.callback_url.as_deref(), Some("https://h.example/x"));
         let err = parse(r#"{"redisId":"crs-izbob1wh","backupId":"latest","dryRun":"yes"}"#).expect_err("bool");
         assert_eq!(err, PayloadError::InvalidField { field: "dryRun", reason: "must be true or false".into() });
+    }
+
+    #[test]
+    fn clone_mode_and_a_point_in_time_parse_and_the_point_in_time_converts_to_beijing_time() {
+        let r = parse(r#"{"redisId":"crs-izbob1wh","mode":"clone","pointInTime":"2026-12-01T09:41:00+08:00"}"#)
+            .expect("valid");
+        assert_eq!(r.mode, RestoreMode::Clone);
+        let at = r.point_in_time.expect("given");
+        assert_eq!(at.tencent_clone_time(), "2026-12-01 09:41:00");
+        assert_eq!(at.to_rfc3339(), "2026-12-01T01:41:00Z");
+        let utc = PointInTime::parse("2026-12-01T01:41:00.750Z").expect("valid");
+        assert_eq!(utc.tencent_clone_time(), "2026-12-01 09:41:00");
+        let r = parse(r#"{"redisId":"crs-izbob1wh","backupId":"latest"}"#).expect("valid");
+        assert_eq!((r.mode, r.point_in_time), (RestoreMode::InPlace, None));
+    }
+
+    #[test]
+    fn a_point_in_time_needs_clone_mode_a_zone_and_no_named_backup() {
+        let field_of = |body: &str| match parse(body) {
+            Err(PayloadError::InvalidField { field, .. }) => field,
+            other => panic!("{body}: {other:?}"),
+        };
+        assert_eq!(field_of(r#"{"redisId":"crs-izbob1wh","pointInTime":"2026-12-01T09:41:00+08:00"}"#), "pointInTime");
+        assert_eq!(
+            field_of(r#"{"redisId":"crs-izbob1wh","mode":"clone","pointInTime":"2026-12-01 09:41:00"}"#),
+            "pointInTime"
+        );
+        assert_eq!(
+            field_of(r#"{"redisId":"crs-izbob1wh","mode":"clone","pointInTime":"2026-12-01T09:41:00"}"#),
+            "pointInTime"
+        );
+        assert_eq!(
+            field_of(
+                r#"{"redisId":"crs-izbob1wh","mode":"clone","backupId":"678362566696298532848117","pointInTime":"2026-12-01T09:41:00Z"}"#
+            ),
+            "backupId"
+        );
+        assert_eq!(field_of(r#"{"redisId":"crs-izbob1wh","backupId":"latest","mode":"copy"}"#), "mode");
+        assert_eq!(parse(r#"{"redisId":"crs-izbob1wh","mode":"clone"}"#), Err(PayloadError::MissingField("backupId")));
     }
 
     #[test]

@@ -450,3 +450,35 @@ async fn the_runbooks_local_command_works_as_written_with_the_env_file_run_local
     assert!(stdout.contains("dry run"), "{stdout}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[tokio::test]
+async fn a_clone_and_a_point_in_time_clone_dry_run_go_through_the_cli() {
+    let h = Harness::new(ApiVersion::V3).await;
+    let url = serve(&h).await;
+    let base = ["restore", "--url", url.as_str(), "--redis-id", CLONE_SOURCE];
+    let cloned = cli(&[&base[..], &["--backup-id", CLONE_BACKUP, "--mode", "clone"]].concat(), Some(KEY_CLONERS)).await;
+    assert_eq!(cloned.code, 0, "{} {}", cloned.stdout, cloned.stderr);
+    assert!(cloned.stdout.contains("clone being created") && cloned.stdout.contains("billed"), "{}", cloned.stdout);
+    assert_eq!(h.sandbox.clones_started(CLONE_SOURCE), 1);
+
+    let at = time::OffsetDateTime::from_unix_timestamp(now() - 1800)
+        .expect("time")
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("formats");
+    let dry =
+        cli(&[&base[..], &["--mode", "clone", "--point-in-time", &at, "--dry-run"]].concat(), Some(KEY_CLONERS)).await;
+    assert_eq!(dry.code, 0, "{} {}", dry.stdout, dry.stderr);
+    assert!(dry.stdout.contains("by clone") && dry.stdout.contains("Redis 6.2 standard"), "{}", dry.stdout);
+    assert!(dry.stdout.contains("per hour"), "{}", dry.stdout);
+    assert_eq!(h.sandbox.clones_started(CLONE_SOURCE), 1, "a dry run buys nothing");
+
+    let no_mode = cli(&[&base[..], &["--point-in-time", &at]].concat(), Some(KEY_CLONERS)).await;
+    assert_eq!(no_mode.code, 2, "--point-in-time needs --mode: {}", no_mode.stderr);
+    let refused = cli(&[&base[..], &["--backup-id", "latest", "--mode", "clone"]].concat(), Some(KEY_RUNBOOKS)).await;
+    assert_eq!(refused.code, 1);
+    assert!(
+        refused.stdout.contains("CloneNotAllowed") || refused.stderr.contains("CloneNotAllowed"),
+        "{}",
+        refused.stderr
+    );
+}

@@ -43,6 +43,30 @@ async fn no_secret_value_appears_in_any_log_line_and_every_request_is_audited_on
         assert_eq!(h3.restore(&restore_body(REDIS_ID, BACKUP_ID)).await.status, 500);
         requests += 8;
     }
+    // The clone paths (API 3.0): a purchase, a dry run with its price, a failed purchase, an answer
+    // lost after the clone was created (reconciled by tag), a password the clone rules refuse.
+    {
+        let h = Harness::builder(ApiVersion::V3).env("TENCENT_TIMEOUT_SECONDS", "1").build().await;
+        let clone = |extra: Value| {
+            let mut b = json!({"redisId": CLONE_SOURCE, "backupId": CLONE_BACKUP, "mode": "clone"});
+            b.as_object_mut().expect("object").extend(extra.as_object().expect("object").clone());
+            signed_event(&b.to_string(), KEY_CLONERS)
+        };
+        assert_eq!(h.invoke(clone(json!({}))).await.status, 202);
+        assert_eq!(h.invoke(clone(json!({"dryRun": true}))).await.status, 200);
+        h.sandbox.inject(Fault::error("CloneInstances", "FailedOperation.PayFailed"));
+        assert_eq!(h.invoke(clone(json!({}))).await.status, 402);
+        h.sandbox.inject(Fault {
+            action: Some("CloneInstances".into()),
+            kind: crs_restore::sandbox::FaultKind::DelayResponse(std::time::Duration::from_secs(2)),
+            times: 1,
+        });
+        assert_eq!(h.invoke(clone(json!({}))).await.status, 202);
+        let h = Harness::builder(ApiVersion::V3).build().await;
+        h.put_secret(&format!("instances/{CLONE_SOURCE}"), r#"{"password": "weaksecretpassword"}"#).await;
+        assert_eq!(h.invoke(clone(json!({"dryRun": true}))).await.status, 500);
+        requests += 5;
+    }
 
     let logs = capture.text();
     assert!(logs.lines().count() > requests, "logging was captured");
@@ -57,6 +81,10 @@ async fn no_secret_value_appears_in_any_log_line_and_every_request_is_audited_on
         "m4lformed-s3cret".to_owned(),
         whsec_body(KEY_RUNBOOKS),
         whsec_body(KEY_DRILLS),
+        whsec_body(KEY_CLONERS),
+        CLONE_PASSWORD.to_owned(),
+        "Clone-Source-62%21".to_owned(),
+        "weaksecretpassword".to_owned(),
     ];
     for secret in &secrets {
         let hit = logs.lines().find(|l| l.contains(secret.as_str()));

@@ -1392,6 +1392,7 @@ fn slack_confirmation_tokens_open_as_sealed_and_any_edit_is_refused() {
             backup_time: None,
             reason: Some(reason.chars().filter(|c| !c.is_control()).collect()),
             expires_at: now + 300,
+            mode: crs_restore::payload::RestoreMode::InPlace,
         };
         let sealed = token.seal(&secret).map_err(|e| TestCaseError::fail(e.to_string()))?;
         let opened = ConfirmToken::open(&sealed, &secret, now).map_err(|e| TestCaseError::fail(e.to_string()))?;

@@ -123,6 +123,7 @@ fn expired_token(user: &str) -> String {
         backup_time: None,
         reason: None,
         expires_at: now() - 1,
+        mode: crs_restore::payload::RestoreMode::InPlace,
     }
     .seal(&SecretString::new(SLACK_SIGNING_SECRET))
     .expect("seals")
@@ -426,11 +427,58 @@ async fn refusals_are_audited_and_neither_the_signing_secret_nor_a_response_url_
     assert!(has("SlackUserNotAllowed", MALLORY));
     assert!(has("InstanceNotAllowed", SLACK_USER));
     assert!(has("InvalidConfirmToken", SLACK_USER));
-    let accepted = audits.iter().find(|a| a["outcome"] == "accepted").expect("the confirmation is audited");
+    // The capture is shared by every test of this binary: pair this test's confirmation with its
+    // job by delivery id (the job of a confirmation of another test may still be running).
+    let job_of = |a: &Value| audits.iter().find(|j| j["phase"] == "job" && j["delivery_id"] == a["delivery_id"]);
+    let accepted = audits
+        .iter()
+        .find(|a| a["outcome"] == "accepted" && a["redis_id"] == REDIS_ID && job_of(a).is_some())
+        .expect("the confirmation is audited");
     for field in ["delivery_id", "redis_id", "backup_id", "region", "reason"] {
         assert!(!accepted[field].is_null(), "audit line lacks {field}: {accepted}");
     }
-    let job = audits.iter().find(|a| a["phase"] == "job").expect("the job is audited");
+    let job = job_of(accepted).expect("the job is audited");
     assert_eq!((job["outcome"].as_str(), job["key_id"].as_str()), (Some("succeeded"), Some(SLACK_USER)));
-    assert_eq!(job["delivery_id"], accepted["delivery_id"]);
+}
+
+#[tokio::test]
+async fn a_clone_from_slack_shows_mode_and_price_and_posts_the_clones_address_when_it_runs() {
+    let s = Slack::new(ApiVersion::V3).await;
+    let line = format!("{CLONE_SOURCE} latest mode=clone INC-77 cache corrupted");
+    let reply = s.h.invoke(command(&line, &s.commands_url(), |_| {})).await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    let prompt = reply.body.to_string();
+    for needle in ["Clone (CloneInstances)", "new, billed instance", "about 0.20 CNY per hour", CLONE_BACKUP, "INC-77"]
+    {
+        assert!(prompt.contains(needle), "prompt lacks {needle}: {prompt}");
+    }
+    assert_eq!(s.h.sandbox.calls("CloneInstances"), 0, "nothing is bought before Confirm");
+
+    let ack = s.h.invoke(confirm(&token_of(&reply.body), &s.actions_url(1))).await;
+    assert_eq!(ack.status, 200, "{:?}", ack.body);
+    let got = s.rx.wait_for(3, WAIT).await;
+    let texts: Vec<&str> = got.iter().map(text).collect();
+    assert!(texts[0].contains("by clone"), "{texts:?}");
+    let clones = s.h.sandbox.clones_of(CLONE_SOURCE);
+    assert_eq!(clones.len(), 1);
+    assert!(texts[1].contains(&clones[0]) && texts[1].contains("billed"), "{texts:?}");
+    assert!(
+        texts[2].contains("is running") && texts[2].contains(&clones[0]) && texts[2].contains(":6379"),
+        "{texts:?}"
+    );
+    s.settle().await;
+    assert_eq!(s.h.sandbox.calls("CloneInstances"), 1);
+}
+
+#[tokio::test]
+async fn a_clone_from_slack_needs_clone_permission_in_the_slack_configuration() {
+    let s = Slack::new(ApiVersion::V3).await;
+    let mut keys = default_signing_keys();
+    keys["slack"]["clone"] = false.into();
+    s.h.put_secret("signing-keys", &keys.to_string()).await;
+    let line = format!("{CLONE_SOURCE} latest mode=clone INC-77");
+    let reply = s.h.invoke(command(&line, &s.commands_url(), |_| {})).await;
+    assert_eq!(reply.status, 200);
+    assert!(reply.body.to_string().contains("\\\"clone\\\": true"), "{:?}", reply.body);
+    assert_eq!(s.h.sandbox.calls("DescribeInstanceBackups"), 0);
 }

@@ -14,12 +14,14 @@ HTTP on 127.0.0.1, and checks what an SDK user would see:
 To cover a new sandbox action, add its rows to CASES: a success row and its error rows.
 """
 
+import datetime
 import json
 import os
 import re
 import subprocess
 import sys
 import tempfile
+import time
 import warnings
 
 from tencentcloud.common import credential
@@ -68,9 +70,31 @@ SEED = {
          "backups": [{"backupId": "b-iso", "startTime": "2026-11-26 04:00:00"}]},
         {"redisId": "crs-sdk00004", "name": "shanghai", "region": "ap-shanghai", "password": "p",
          "backups": [{"backupId": "b-sh", "startTime": "2026-11-26 04:00:00"}]},
+        # Redis 6.2: restored by clone only; second-level backup for 2 days, a gap 2 h to 1 h ago.
+        {"redisId": "crs-sdk00062", "name": "orders-62", "region": REGION, "password": "Orders-62-pass",
+         "type": 15, "tags": [{"key": "team", "value": "orders"}],
+         "secondLevelBackup": {"startedSecsAgo": 172800, "missing": [{"fromSecsAgo": 7200, "toSecsAgo": 3600}]},
+         "backups": [{"backupId": "1795600001-1165734322-153731238", "startTime": "2026-11-26 03:00:00"}]},
     ],
     "restoreDurationMs": 60000,
+    "cloneDurationMs": 60000,
 }
+
+
+def beijing(secs_ago):
+    """`YYYY-MM-DD HH:MM:SS` in Beijing time, Tencent's layout for CloneTime."""
+    at = datetime.datetime.fromtimestamp(time.time() - secs_ago, datetime.timezone(datetime.timedelta(hours=8)))
+    return at.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def clone_params(**extra):
+    params = {"InstanceId": "crs-sdk00062", "GoodsNum": 1, "ZoneId": 100003, "BillingMode": 0, "Period": 1,
+              "SecurityGroupIdList": ["sg-sandbox1"], "BackupId": "1795600001-1165734322-153731238",
+              "VpcId": "vpc-sandbox1", "SubnetId": "subnet-sandbox1", "InstanceName": "orders-62-restored-202612010941",
+              "Password": "Clone-pass-1", "VPort": 6379, "ProjectId": 0,
+              "ResourceTags": [{"TagKey": "crs-restore:delivery", "TagValue": "msg_sdk"}]}
+    params.update(extra)
+    return params
 
 # The clients a case can use: all point at the sandbox, differing only in who they claim to be.
 CLIENTS = {
@@ -148,11 +172,58 @@ CASES = [
     ("backups of an unknown instance", "DescribeInstanceBackups", {"InstanceId": "crs-nosuch00"},
      "good", error("ResourceNotFound.InstanceNotExists")),
     ("instances at the documented maximum Limit", "DescribeInstances", {"Limit": 1000},
-     "good", ok(lambda m, ctx: expect(m.TotalCount == 4 and len(m.InstanceSet) == 4, f"{m.TotalCount} instances"))),
+     "good", ok(lambda m, ctx: expect(m.TotalCount == 5 and len(m.InstanceSet) == 5, f"{m.TotalCount} instances"))),
     ("one instance", "DescribeInstances", {"InstanceId": "crs-sdk00002"},
      "good", ok(lambda m, ctx: expect([i.NoAuth for i in m.InstanceSet] == [True], "NoAuth"))),
     ("instances beyond the documented Limit", "DescribeInstances", {"Limit": 1001},
      "good", error("InvalidParameter.InvalidParameter")),
+    ("in-place restore of a Redis 6.2 instance", "RestoreInstance",
+     {"InstanceId": "crs-sdk00062", "BackupId": "1795600001-1165734322-153731238", "Password": "Orders-62-pass"},
+     "good", error("ResourceUnavailable.BackupSpecError")),
+    ("instances by ids, with what a clone copies", "DescribeInstances",
+     {"InstanceIds": ["crs-sdk00062", "crs-sdk00001"]},
+     "good", ok(lambda m, ctx: expect(sorted((i.InstanceId, i.Type, i.BackupMode) for i in m.InstanceSet) ==
+                                      [("crs-sdk00001", 2, "NormalLevelBackup"), ("crs-sdk00062", 15, "SecondLevelBackup")]
+                                      and all(i.UniqSubnetId and i.ZoneId for i in m.InstanceSet),
+                                      "ids, types, backup modes, subnets"))),
+    ("instances by tag key and by tag", "DescribeInstances",
+     {"TagKeys": ["team"], "InstanceTags": [{"TagKey": "team", "TagValue": "orders"}]},
+     "good", ok(lambda m, ctx: expect([i.InstanceId for i in m.InstanceSet] == ["crs-sdk00062"]
+                                      and m.InstanceSet[0].InstanceTags[0].TagValue == "orders", "tagged"))),
+    ("security groups of an instance", "DescribeInstanceSecurityGroup", {"InstanceIds": ["crs-sdk00062"]},
+     "good", ok(lambda m, ctx: expect(m.InstanceSecurityGroupsDetail[0].SecurityGroupDetails[0].SecurityGroupId
+                                      == "sg-sandbox1", "security group"))),
+    ("security groups without instance ids", "DescribeInstanceSecurityGroup", {},
+     "good", error("MissingParameter")),
+    ("price of a clone", "InquiryPriceCreateInstance",
+     {"TypeId": 15, "MemSize": 1024, "GoodsNum": 1, "Period": 1, "BillingMode": 0, "ZoneId": 100003,
+      "RedisShardNum": 1, "RedisReplicasNum": 1},
+     "good", ok(lambda m, ctx: expect(m.AmountUnit == "pent" and m.HighPrecisionPrice == 20.0, f"{m.Price}"))),
+    ("price of a size Tencent does not sell", "InquiryPriceCreateInstance", {"TypeId": 15, "MemSize": 1000},
+     "good", error("InvalidParameterValue.SpecNotExist")),
+    ("second-level backup of a covered second", "DescribeSecondLevelBackupInfo",
+     lambda ctx: {"InstanceId": "crs-sdk00062", "BackupTimestamp": int(time.time()) - 1800},
+     "good", ok(lambda m, ctx: expect(m.BackupId and len(m.MissingTimestamps) == 1
+                                      and m.StartTimestamp < m.BackupTimestamp, "coverage"))),
+    ("second-level backup of an instance without it", "DescribeSecondLevelBackupInfo",
+     {"InstanceId": "crs-sdk00001", "BackupTimestamp": 1795600000},
+     "good", error("FailedOperation.UnSupportError")),
+    ("a clone with a password the rules refuse", "CloneInstances", clone_params(Password="short"),
+     "good", error("InvalidParameterValue.PasswordRuleError")),
+    ("a clone into an unknown security group", "CloneInstances", clone_params(SecurityGroupIdList=["sg-nope"]),
+     "good", error("InvalidParameterValue.SecurityGroupIdsNotExists")),
+    ("a clone to a second in a backup gap", "CloneInstances",
+     lambda ctx: clone_params(BackupId=ctx["second-level backup of a covered second"].BackupId, CloneTime=beijing(5400)),
+     "good", error("InvalidParameterValue.CheckNotPass")),
+    ("a clone from a backup", "CloneInstances", clone_params(),
+     "good", ok(lambda m, ctx: expect(len(m.InstanceIds) == 1 and m.InstanceIds[0].startswith("crs-"), "one clone"))),
+    ("a clone to a covered second", "CloneInstances",
+     lambda ctx: clone_params(BackupId=ctx["second-level backup of a covered second"].BackupId, CloneTime=beijing(1800)),
+     "good", ok()),
+    ("the new clone is being created", "DescribeInstances",
+     lambda ctx: {"InstanceIds": ctx["a clone from a backup"].InstanceIds},
+     "good", ok(lambda m, ctx: expect([(i.Status, i.InstanceTags[0].TagKey) for i in m.InstanceSet]
+                                      == [(0, "crs-restore:delivery")], "status 0 and tagged"))),
     ("a request signed with the wrong key", "DescribeInstances", {},
      "wrong-key", error("AuthFailure.SignatureFailure")),
     ("a request from an unknown SecretId", "DescribeInstances", {},

@@ -10,16 +10,19 @@ use std::time::Duration;
 
 use crs_restore::sandbox::{self, SandboxConfig};
 
-const USAGE: &str = "usage: crs-sandbox [--listen 127.0.0.1:PORT] [--seed seed.json] [--restore-seconds N]";
+const USAGE: &str =
+    "usage: crs-sandbox [--listen 127.0.0.1:PORT] [--seed seed.json] [--restore-seconds N] [--clone-seconds N]";
 
 struct Args {
     listen: SocketAddr,
     seed: Option<String>,
     restore_seconds: Option<u64>,
+    clone_seconds: Option<u64>,
 }
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
-    let mut parsed = Args { listen: SocketAddr::from(([127, 0, 0, 1], 0)), seed: None, restore_seconds: None };
+    let mut parsed =
+        Args { listen: SocketAddr::from(([127, 0, 0, 1], 0)), seed: None, restore_seconds: None, clone_seconds: None };
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
         match flag.as_str() {
@@ -31,6 +34,10 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
             "--restore-seconds" => {
                 let raw = value()?;
                 parsed.restore_seconds = Some(raw.parse().map_err(|e| format!("--restore-seconds {raw}: {e}"))?);
+            }
+            "--clone-seconds" => {
+                let raw = value()?;
+                parsed.clone_seconds = Some(raw.parse().map_err(|e| format!("--clone-seconds {raw}: {e}"))?);
             }
             "-h" | "--help" => return Err(USAGE.to_owned()),
             other => return Err(format!("unknown argument {other}\n{USAGE}")),
@@ -53,6 +60,9 @@ fn load_config(args: &Args) -> Result<SandboxConfig, String> {
     };
     if let Some(seconds) = args.restore_seconds {
         config.restore_duration = Duration::from_secs(seconds);
+    }
+    if let Some(seconds) = args.clone_seconds {
+        config.clone_duration = Duration::from_secs(seconds);
     }
     Ok(config)
 }

@@ -55,9 +55,17 @@ pub struct RestoreArgs {
     /// The instance to restore, e.g. crs-izbob1wh.
     #[arg(long, value_name = "ID")]
     pub redis_id: String,
-    /// The backup to restore from: its id, or `latest`.
-    #[arg(long, value_name = "ID|latest")]
-    pub backup_id: String,
+    /// The backup to restore from: its id, or `latest` (may be left out with --point-in-time).
+    #[arg(long, value_name = "ID|latest", required_unless_present = "point_in_time")]
+    pub backup_id: Option<String>,
+    /// `inPlace` (RestoreInstance: Redis 2.8 and CKV) or `clone` (a new, billed instance cloned
+    /// from the backup: Redis 4.0 and later).
+    #[arg(long, value_name = "MODE", value_parser = ["inPlace", "clone"])]
+    pub mode: Option<String>,
+    /// Clone to this second (RFC 3339 with a zone, e.g. 2026-12-01T09:41:00+08:00); needs
+    /// --mode clone and second-level backup on the instance.
+    #[arg(long, value_name = "RFC3339", requires = "mode")]
+    pub point_in_time: Option<String>,
     /// The instance's region (default: the function's configured region).
     #[arg(long, value_name = "R")]
     pub region: Option<String>,

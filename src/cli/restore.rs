@@ -77,8 +77,14 @@ fn is_loopback(url: &Url) -> bool {
 pub(crate) fn request_body(args: &RestoreArgs) -> Vec<u8> {
     let mut map = Map::new();
     map.insert("redisId".into(), args.redis_id.clone().into());
-    map.insert("backupId".into(), args.backup_id.clone().into());
-    let optional = [("region", &args.region), ("reason", &args.reason), ("callbackUrl", &args.callback_url)];
+    let optional = [
+        ("backupId", &args.backup_id),
+        ("mode", &args.mode),
+        ("pointInTime", &args.point_in_time),
+        ("region", &args.region),
+        ("reason", &args.reason),
+        ("callbackUrl", &args.callback_url),
+    ];
     for (name, value) in optional {
         if let Some(value) = value {
             map.insert(name.into(), value.clone().into());
@@ -238,7 +244,7 @@ fn success_sentence(json: &Value, args: &RestoreArgs, id: &str) -> String {
     // With `latest` the function names the backup it chose; its time tells the operator how
     // much data the restore gives back.
     let taken = text(&json["backupStartTime"]).map(|t| format!(" taken {t}")).unwrap_or_default();
-    let backup = format!("{}{taken}", get("backupId", &args.backup_id));
+    let backup = format!("{}{taken}", get("backupId", args.backup_id.as_deref().unwrap_or("?")));
     let region = get("region", args.region.as_deref().unwrap_or("default region"));
     let delivery = get("deliveryId", id);
     let sentence = match json["status"].as_str() {
@@ -246,9 +252,38 @@ fn success_sentence(json: &Value, args: &RestoreArgs, id: &str) -> String {
             "restore started: task {} on {redis} from backup {backup} ({region}), delivery {delivery}",
             get("taskId", "?")
         ),
+        Some("cloning") => {
+            let at = text(&json["pointInTime"]).map(|t| format!(" at {t}")).unwrap_or_default();
+            format!(
+                "clone being created: {} ({}) from {redis} backup {backup}{at} ({region}), deal {}, delivery {delivery}; \
+                 {redis} is unchanged, the clone is billed",
+                get("cloneInstanceId", "?"),
+                get("cloneName", "?"),
+                get("dealId", "unknown")
+            )
+        }
         Some("accepted") => {
             let callback = get("callbackUrl", args.callback_url.as_deref().unwrap_or("the callback URL"));
             format!("accepted: delivery {delivery} (the result goes to {callback})")
+        }
+        Some("dry-run-ok") if json["mode"] == "clone" => {
+            let clone = &json["clone"];
+            let price =
+                match (json["price"]["amount"].as_f64(), text(&json["price"]["currency"]), text(&json["price"]["per"]))
+                {
+                    (Some(amount), Some(currency), Some(per)) => format!(", about {amount:.2} {currency} per {per}"),
+                    _ => String::new(),
+                };
+            format!(
+                "dry run OK: {redis} ({}) can be restored by clone from backup {backup} ({region}) into {} in zone {}, \
+                 {} {}, billed {}{price}; nothing was bought, delivery {delivery}",
+                get("edition", "edition unknown"),
+                text(&clone["name"]).unwrap_or_default(),
+                text(&clone["zoneId"]).unwrap_or_default(),
+                text(&clone["vpcId"]).unwrap_or_default(),
+                text(&clone["subnetId"]).unwrap_or_default(),
+                text(&clone["billingMode"]).unwrap_or_default(),
+            )
         }
         Some("dry-run-ok") => {
             let name = text(&json["instanceName"]).map(|n| format!(" ({n})")).unwrap_or_default();

@@ -42,6 +42,103 @@ pub struct SeedInstance {
     pub status: i64,
     #[serde(default)]
     pub backups: Vec<SeedBackup>,
+    /// Edition, as `InstanceSet[].Type`: 2 Redis 2.8 standard, 5 2.8 standalone, 3/4 CKV, 6/7
+    /// 4.0, 8/9 5.0, 15/16 6.2, 17/18 7.0 (standard/cluster). Only 2.8 and CKV restore in place.
+    #[serde(default = "redis_28_standard", rename = "type")]
+    pub type_id: i64,
+    #[serde(default)]
+    pub network: SeedNetwork,
+    /// 0 pay-as-you-go, 1 prepaid.
+    #[serde(default)]
+    pub billing_mode: i64,
+    /// Memory in MB (`Size`).
+    #[serde(default = "one_gib")]
+    pub size_mb: i64,
+    /// `None`: `NormalLevelBackup` (no point in time).
+    #[serde(default)]
+    pub second_level_backup: Option<SecondLevelSeed>,
+    #[serde(default)]
+    pub tags: Vec<SeedTag>,
+}
+
+impl Default for SeedInstance {
+    fn default() -> Self {
+        Self {
+            redis_id: String::new(),
+            name: String::new(),
+            region: "ap-guangzhou".to_owned(),
+            password: None,
+            status: running(),
+            backups: Vec::new(),
+            type_id: redis_28_standard(),
+            network: SeedNetwork::default(),
+            billing_mode: 0,
+            size_mb: one_gib(),
+            second_level_backup: None,
+            tags: Vec::new(),
+        }
+    }
+}
+
+/// Where an instance lives: zone, VPC, subnet, security groups and its private address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct SeedNetwork {
+    pub zone_id: i64,
+    /// Empty: the retired basic network.
+    pub vpc_id: String,
+    pub subnet_id: String,
+    pub security_groups: Vec<String>,
+    pub vip: String,
+    pub port: i64,
+    pub project_id: i64,
+}
+
+impl Default for SeedNetwork {
+    fn default() -> Self {
+        Self {
+            zone_id: 100003,
+            vpc_id: "vpc-sandbox1".to_owned(),
+            subnet_id: "subnet-sandbox1".to_owned(),
+            security_groups: vec!["sg-sandbox1".to_owned()],
+            vip: "10.0.0.10".to_owned(),
+            port: 6379,
+            project_id: 0,
+        }
+    }
+}
+
+/// Second-level backup (`BackupMode: SecondLevelBackup`): since when, and the gaps Tencent
+/// reports as `MissingTimestamps`. Times are seconds before the sandbox started, so a seed file
+/// stays valid whenever it is used.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SecondLevelSeed {
+    pub started_secs_ago: i64,
+    #[serde(default)]
+    pub missing: Vec<SeedGap>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SeedGap {
+    pub from_secs_ago: i64,
+    pub to_secs_ago: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SeedTag {
+    pub key: String,
+    pub value: String,
+}
+
+fn redis_28_standard() -> i64 {
+    2
+}
+
+fn one_gib() -> i64 {
+    1024
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,6 +176,8 @@ pub struct SandboxConfig {
     pub instances: Vec<SeedInstance>,
     /// How long a restore task runs; the instance stays locked meanwhile.
     pub restore_duration: Duration,
+    /// How long a clone takes from CloneInstances to `Status` 2 (0, then 1, then 2).
+    pub clone_duration: Duration,
     /// Tencent documents five minutes for both API versions.
     pub timestamp_tolerance_secs: i64,
 }
@@ -97,6 +196,8 @@ struct SeedFile {
     #[serde(default)]
     restore_duration_ms: Option<u64>,
     #[serde(default)]
+    clone_duration_ms: Option<u64>,
+    #[serde(default)]
     timestamp_tolerance_secs: Option<i64>,
 }
 
@@ -111,6 +212,7 @@ impl SandboxConfig {
             password: password.map(str::to_owned),
             status: 2,
             backups,
+            ..SeedInstance::default()
         };
         let backup = |backup_id: &str, age: time::Duration, backup_type: &str| SeedBackup {
             backup_id: backup_id.to_owned(),
@@ -159,8 +261,26 @@ impl SandboxConfig {
                         "systemBackupInstance",
                     )],
                 ),
+                // A Redis 6.2 instance as Tencent sells them today: restored by clone only, with
+                // second-level backup for point-in-time restores.
+                SeedInstance {
+                    type_id: 15,
+                    second_level_backup: Some(SecondLevelSeed { started_secs_ago: 3 * 86_400, missing: Vec::new() }),
+                    network: SeedNetwork { vip: "10.0.0.62".to_owned(), ..SeedNetwork::default() },
+                    tags: vec![SeedTag { key: "team".to_owned(), value: "orders".to_owned() }],
+                    ..instance(
+                        "crs-orders62",
+                        "orders-cache-62",
+                        Some("Orders-62-pass"),
+                        vec![
+                            backup("1795600001-1165734322-153731238", time::Duration::days(1), "systemBackupInstance"),
+                            backup("1795600002-1165734322-153731238", time::Duration::hours(4), "systemBackupInstance"),
+                        ],
+                    )
+                },
             ],
             restore_duration: Duration::from_secs(20),
+            clone_duration: Duration::from_secs(20),
             timestamp_tolerance_secs: 300,
         }
     }
@@ -172,6 +292,7 @@ impl SandboxConfig {
             credentials: seed.credentials.unwrap_or_else(|| vec![demo_credential()]),
             instances: seed.instances,
             restore_duration: Duration::from_millis(seed.restore_duration_ms.unwrap_or(20_000)),
+            clone_duration: Duration::from_millis(seed.clone_duration_ms.unwrap_or(20_000)),
             timestamp_tolerance_secs: seed.timestamp_tolerance_secs.unwrap_or(300),
         };
         config.validate()?;

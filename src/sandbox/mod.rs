@@ -8,11 +8,13 @@
 //! * `config`: what a sandbox starts with ([`SandboxConfig`]).
 //! * `state`: instances, backups, tasks and the business rules shared by both API versions.
 //! * `errors`: the one table of error codes, in both wire formats.
+//! * `clone`: CloneInstances and what a clone needs (security groups, second-level backup, price).
 //! * `auth`: credentials, clock window, nonce cache.
 //! * `v2`, `v3`: the two wire formats; `control`: the control plane.
 //! * `faults`: injected misbehaviour; `conn`: connections a fault can cut.
 
 mod auth;
+mod clone;
 mod config;
 mod conn;
 mod control;
@@ -35,7 +37,10 @@ use axum::routing::{any, get, post};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-pub use config::{DEMO_SECRET_ID, DEMO_SECRET_KEY, SandboxConfig, SandboxCredential, SeedBackup, SeedInstance};
+pub use config::{
+    DEMO_SECRET_ID, DEMO_SECRET_KEY, SandboxConfig, SandboxCredential, SecondLevelSeed, SeedBackup, SeedGap,
+    SeedInstance, SeedNetwork, SeedTag,
+};
 pub use faults::{Fault, FaultKind};
 
 use conn::{Connection, CuttableListener};
@@ -138,6 +143,22 @@ impl Sandbox {
 
     pub fn total_restores_started(&self) -> usize {
         self.shared.lock().total_restores_started()
+    }
+
+    /// CloneInstances calls that bought instances from this source.
+    pub fn clones_started(&self, source: &str) -> usize {
+        self.shared.lock().clones_started.get(source).copied().unwrap_or(0)
+    }
+
+    /// Ids of the instances cloned from `source`, oldest first.
+    pub fn clones_of(&self, source: &str) -> Vec<String> {
+        let state = self.shared.lock();
+        state
+            .instances
+            .iter()
+            .filter(|i| i.cloned_from.as_deref() == Some(source))
+            .map(|i| i.redis_id.clone())
+            .collect()
     }
 
     /// Queues a fault; matching requests consume queued faults in order.

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::auth::NonceCache;
-use super::config::{SandboxConfig, SeedBackup, beijing_time};
+use super::config::{SandboxConfig, SeedBackup, SeedNetwork, SeedTag, beijing_time};
 use super::errors::{ApiError, Code};
 use super::faults::{Fault, FaultKind};
 
@@ -57,13 +57,51 @@ pub(crate) struct Instance {
     pub password: Option<String>,
     pub status: i64,
     pub backups: Vec<SeedBackup>,
-    locked_until: Option<Instant>,
-    fail_next_task: bool,
+    pub type_id: i64,
+    pub network: SeedNetwork,
+    pub billing_mode: i64,
+    pub size_mb: i64,
+    /// Second-level backup: unix seconds it began, and its gaps `[from, to]` in unix seconds.
+    pub second_level: Option<(i64, Vec<(i64, i64)>)>,
+    pub tags: Vec<SeedTag>,
+    /// A clone still being created: when CloneInstances ran and how long creation takes.
+    pub creating: Option<(Instant, Duration)>,
+    /// The instance this one was cloned from.
+    pub cloned_from: Option<String>,
+    pub(super) locked_until: Option<Instant>,
+    pub(super) fail_next_task: bool,
 }
 
 impl Instance {
     fn locked(&self, now: Instant) -> bool {
         self.locked_until.is_some_and(|until| now < until)
+    }
+
+    /// `Status` now: a clone is 0 (to be initialised) for its first third, then 1 (in a flow),
+    /// then whatever it was created as (2, running).
+    pub fn status_at(&self, now: Instant) -> i64 {
+        match self.creating {
+            Some((start, took)) => {
+                let elapsed = now.saturating_duration_since(start);
+                if elapsed >= took {
+                    self.status
+                } else if elapsed < took / 3 {
+                    0
+                } else {
+                    1
+                }
+            }
+            None => self.status,
+        }
+    }
+
+    /// Memory Edition 2.8 (2, 5) and CKV (3, 4) restore in place; every later edition clones.
+    pub fn restores_in_place(&self) -> bool {
+        matches!(self.type_id, 2..=5)
+    }
+
+    pub fn backup_mode(&self) -> &'static str {
+        if self.second_level.is_some() { "SecondLevelBackup" } else { "NormalLevelBackup" }
     }
 }
 
@@ -174,18 +212,23 @@ impl Page {
 }
 
 pub(crate) struct State {
-    instances: Vec<Instance>,
+    pub(super) instances: Vec<Instance>,
     tasks: BTreeMap<u64, Task>,
     next_task_id: u64,
     restore_duration: Duration,
     calls: BTreeMap<String, usize>,
     restores_started: BTreeMap<String, usize>,
+    pub(super) clone_duration: Duration,
+    /// CloneInstances calls that created instances, by source instance.
+    pub(super) clones_started: BTreeMap<String, usize>,
+    pub(super) next_deal: u64,
     faults: VecDeque<Fault>,
     pub nonces: NonceCache,
 }
 
 impl State {
     pub fn new(config: &SandboxConfig) -> Self {
+        let started = super::auth::now_unix();
         let instances = config
             .instances
             .iter()
@@ -196,6 +239,18 @@ impl State {
                 password: seed.password.clone(),
                 status: seed.status,
                 backups: seed.backups.clone(),
+                type_id: seed.type_id,
+                network: seed.network.clone(),
+                billing_mode: seed.billing_mode,
+                size_mb: seed.size_mb,
+                second_level: seed.second_level_backup.as_ref().map(|sl| {
+                    let gaps =
+                        sl.missing.iter().map(|g| (started - g.from_secs_ago, started - g.to_secs_ago)).collect();
+                    (started - sl.started_secs_ago, gaps)
+                }),
+                tags: seed.tags.clone(),
+                creating: None,
+                cloned_from: None,
                 locked_until: None,
                 fail_next_task: false,
             })
@@ -207,12 +262,15 @@ impl State {
             restore_duration: config.restore_duration,
             calls: BTreeMap::new(),
             restores_started: BTreeMap::new(),
+            clone_duration: config.clone_duration,
+            clones_started: BTreeMap::new(),
+            next_deal: 1,
             faults: VecDeque::new(),
             nonces: NonceCache::default(),
         }
     }
 
-    fn instance(&self, redis_id: &str, region: Option<&str>) -> Result<&Instance, ApiError> {
+    pub(super) fn instance(&self, redis_id: &str, region: Option<&str>) -> Result<&Instance, ApiError> {
         self.instances
             .iter()
             .find(|i| i.redis_id == redis_id && region.is_none_or(|r| region_matches(&i.region, r)))
@@ -235,10 +293,23 @@ impl State {
             return Err(ApiError::new(Code::InvalidParameter, "backupId/BackupId is required"));
         }
         let instance = self.instance(req.redis_id, req.region)?;
-        if instance.status != 2 {
+        let status = instance.status_at(now);
+        if status != 2 {
             return Err(ApiError::new(
                 Code::InstanceStatusAbnormal,
-                format!("instance {} has status {}", instance.redis_id, instance.status),
+                format!("instance {} has status {status}", instance.redis_id),
+            ));
+        }
+        // Tencent restores only Memory Edition 2.8 and CKV in place; what RestoreInstance answers
+        // for later editions is not documented. Its documented "backup/restore spec not supported"
+        // code is the sandbox's reading (and the function's mapping) of that refusal.
+        if !instance.restores_in_place() {
+            return Err(ApiError::new(
+                Code::BackupSpecError,
+                format!(
+                    "instance {} (Type {}) restores from backup by CloneInstances only",
+                    instance.redis_id, instance.type_id
+                ),
             ));
         }
         if instance.locked(now) {
@@ -313,11 +384,21 @@ impl State {
     }
 
     pub fn instances(&self, redis_id: Option<&str>, region: Option<&str>, page: Page) -> (usize, Vec<Instance>) {
+        self.instances_where(region, page, |i| redis_id.is_none_or(|id| i.redis_id == id))
+    }
+
+    /// The instances of a region that `keep` accepts, one page of them, and how many there are.
+    pub fn instances_where(
+        &self,
+        region: Option<&str>,
+        page: Page,
+        keep: impl Fn(&Instance) -> bool,
+    ) -> (usize, Vec<Instance>) {
         let matching: Vec<Instance> = self
             .instances
             .iter()
-            .filter(|i| redis_id.is_none_or(|id| i.redis_id == id))
             .filter(|i| region.is_none_or(|r| region_matches(&i.region, r)))
+            .filter(|i| keep(i))
             .cloned()
             .collect();
         (matching.len(), page.slice(&matching).to_vec())
@@ -383,7 +464,12 @@ impl State {
                     "redisId": i.redis_id,
                     "name": i.name,
                     "region": i.region,
-                    "status": i.status,
+                    "status": i.status_at(now),
+                    "type": i.type_id,
+                    "clonedFrom": i.cloned_from,
+                    "network": i.network,
+                    "billingMode": i.billing_mode,
+                    "tags": i.tags,
                     "hasPassword": i.password.is_some(),
                     "locked": i.locked(now),
                     "failNextTask": i.fail_next_task,
@@ -409,6 +495,7 @@ impl State {
             "tasks": tasks,
             "calls": self.calls,
             "restoresStarted": self.restores_started,
+            "clonesStarted": self.clones_started,
             "pendingFaults": self.faults.len(),
         })
     }

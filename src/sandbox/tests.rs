@@ -38,6 +38,7 @@ fn instance(
         password: password.map(str::to_owned),
         status,
         backups,
+        ..SeedInstance::default()
     }
 }
 
@@ -66,8 +67,17 @@ fn config(restore_duration: Duration) -> SandboxConfig {
             instance("crs-shanghai", "ap-shanghai", Some("p"), 2, vec![backup("b-sh", 2, 0)]),
             instance("crs-isolated", "ap-guangzhou", Some("p"), -2, vec![backup("b-iso", 2, 0)]),
             instance("crs-nopass", "ap-guangzhou", None, 2, vec![backup("b-np", 2, 0)]),
+            SeedInstance {
+                type_id: 15,
+                second_level_backup: Some(SecondLevelSeed {
+                    started_secs_ago: 86_400,
+                    missing: vec![SeedGap { from_secs_ago: 7200, to_secs_ago: 3600 }],
+                }),
+                ..instance("crs-redis62", "ap-shanghai", Some("Redis-62-pass"), 2, vec![backup("b-62", 2, 0)])
+            },
         ],
         restore_duration,
+        clone_duration: std::time::Duration::from_millis(600),
         timestamp_tolerance_secs: 300,
     }
 }
@@ -182,6 +192,7 @@ struct V3Request<'a> {
     signed_content_type: &'a str,
     sent_content_type: &'a str,
     version: &'a str,
+    region: &'a str,
 }
 
 impl<'a> V3Request<'a> {
@@ -196,6 +207,7 @@ impl<'a> V3Request<'a> {
             signed_content_type: "application/json",
             sent_content_type: "application/json",
             version: "2018-04-12",
+            region: "ap-guangzhou",
         }
     }
 
@@ -223,7 +235,7 @@ impl<'a> V3Request<'a> {
             .header("x-tc-action", self.action)
             .header("x-tc-timestamp", self.timestamp.to_string())
             .header("x-tc-version", self.version)
-            .header("x-tc-region", "ap-guangzhou")
+            .header("x-tc-region", self.region)
             .body(self.body.clone());
         if let Some(token) = self.token {
             request = request.header("x-tc-token", token);
@@ -241,6 +253,12 @@ impl<'a> V3Request<'a> {
 
 async fn v3(sb: &Sandbox, action: &str, body: Value) -> Value {
     V3Request::new(action, body).send(sb).await
+}
+
+async fn v3_in(sb: &Sandbox, region: &'static str, action: &str, body: Value) -> Value {
+    let mut request = V3Request::new(action, body);
+    request.region = region;
+    request.send(sb).await
 }
 
 fn v3_error(response: &Value) -> &str {
@@ -670,4 +688,127 @@ async fn a_shut_down_sandbox_stops_accepting_connections() {
     sb.shutdown();
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert!(client().get(format!("http://{}/_sandbox/state", sb.addr())).send().await.is_err());
+}
+
+fn clone_body(extra: Value) -> Value {
+    let mut body = json!({
+        "InstanceId": "crs-redis62", "GoodsNum": 1, "ZoneId": 100003, "BillingMode": 0, "Period": 1,
+        "SecurityGroupIdList": ["sg-sandbox1"], "BackupId": "b-62", "VpcId": "vpc-sandbox1",
+        "SubnetId": "subnet-sandbox1", "InstanceName": "redis62-restored-202612010941", "Password": "Clone-pass-1",
+        "ResourceTags": [{"TagKey": "crs-restore:delivery", "TagValue": "msg_1"}],
+    });
+    if let (Some(b), Value::Object(extra)) = (body.as_object_mut(), extra) {
+        b.extend(extra);
+    }
+    body
+}
+
+#[tokio::test]
+async fn an_edition_after_2_8_is_refused_in_place_as_a_backup_spec_error() {
+    let sb = start().await;
+    let refused = v3_in(
+        &sb,
+        "ap-shanghai",
+        "RestoreInstance",
+        json!({"InstanceId": "crs-redis62", "BackupId": "b-62", "Password": "Redis-62-pass"}),
+    )
+    .await;
+    assert_eq!(v3_error(&refused), "ResourceUnavailable.BackupSpecError");
+    assert_eq!(sb.restores_started("crs-redis62"), 0);
+}
+
+#[tokio::test]
+async fn a_clone_is_a_new_tagged_instance_that_becomes_running_and_leaves_the_source_alone() {
+    let sb = start().await;
+    let deal = v3_in(&sb, "ap-shanghai", "CloneInstances", clone_body(json!({}))).await;
+    assert_eq!(v3_error(&deal), "<no error>", "{deal}");
+    let id = deal["InstanceIds"][0].as_str().expect("a new instance id").to_owned();
+    assert!(deal["DealId"].is_string() && id.starts_with("crs-") && id.len() == 12, "{deal}");
+    assert_eq!(sb.clones_started("crs-redis62"), 1);
+
+    let by_tag = json!({"InstanceTags": [{"TagKey": "crs-restore:delivery", "TagValue": "msg_1"}]});
+    let found = v3_in(&sb, "ap-shanghai", "DescribeInstances", by_tag).await;
+    assert_eq!(found["TotalCount"], json!(1), "{found}");
+    let clone = &found["InstanceSet"][0];
+    assert_eq!((clone["InstanceId"].as_str(), clone["Status"].as_i64()), (Some(id.as_str()), Some(0)));
+    assert_eq!((clone["Type"].as_i64(), clone["UniqSubnetId"].as_str()), (Some(15), Some("subnet-sandbox1")));
+    assert_eq!(clone["InstanceName"], "redis62-restored-202612010941");
+    let none = v3_in(&sb, "ap-shanghai", "DescribeInstances", json!({"TagKeys": ["no-such-key"]})).await;
+    assert_eq!(none["TotalCount"], json!(0));
+
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let by_ids = v3_in(&sb, "ap-shanghai", "DescribeInstances", json!({"InstanceIds": [id, "crs-redis62"]})).await;
+    assert_eq!(by_ids["TotalCount"], json!(2));
+    assert!(by_ids["InstanceSet"].as_array().expect("set").iter().all(|i| i["Status"] == json!(2)));
+    let source = v3_in(&sb, "ap-shanghai", "DescribeInstances", json!({"InstanceId": "crs-redis62"})).await;
+    assert_eq!(source["InstanceSet"][0]["InstanceTags"], json!([]), "the source is untouched");
+}
+
+#[tokio::test]
+async fn a_clone_is_refused_for_what_tencent_checks_and_buys_nothing() {
+    let sb = start().await;
+    let cases = [
+        (json!({"Password": "short"}), "InvalidParameterValue.PasswordRuleError"),
+        (json!({"Password": null}), "InvalidParameterValue.PasswordEmpty"),
+        (json!({"SecurityGroupIdList": ["sg-nope"]}), "InvalidParameterValue.SecurityGroupIdsNotExists"),
+        (json!({"SubnetId": "subnet-nope"}), "InvalidParameterValue.InvalidSubnetId"),
+        (json!({"BackupId": "b-nope"}), "InvalidParameterValue.BackupNotExists"),
+        (json!({"BillingMode": 0, "Period": 3}), "InvalidParameter.InvalidParameter"),
+        (json!({"CloneTime": "2026-12-01T09:41:00Z"}), "InvalidParameterValue.CheckNotPass"),
+    ];
+    for (extra, code) in cases {
+        let answer = v3_in(&sb, "ap-shanghai", "CloneInstances", clone_body(extra.clone())).await;
+        assert_eq!(v3_error(&answer), code, "{extra}");
+    }
+    sb.inject(Fault::error("CloneInstances", "FailedOperation.PayFailed"));
+    let unpaid = v3_in(&sb, "ap-shanghai", "CloneInstances", clone_body(json!({}))).await;
+    assert_eq!(v3_error(&unpaid), "FailedOperation.PayFailed");
+    assert_eq!(sb.clones_started("crs-redis62"), 0);
+    assert!(sb.clones_of("crs-redis62").is_empty());
+}
+
+#[tokio::test]
+async fn second_level_backup_reports_its_start_and_gaps_and_clones_to_a_covered_second() {
+    let sb = start().await;
+    let at = now() - 1800;
+    let info = v3_in(
+        &sb,
+        "ap-shanghai",
+        "DescribeSecondLevelBackupInfo",
+        json!({"InstanceId": "crs-redis62", "BackupTimestamp": at}),
+    )
+    .await;
+    assert!(info["BackupId"].is_string(), "{info}");
+    assert_eq!(info["MissingTimestamps"].as_array().map(Vec::len), Some(1));
+    assert!(info["StartTimestamp"].as_i64().is_some_and(|s| s < at));
+    let off = v3(&sb, "DescribeSecondLevelBackupInfo", json!({"InstanceId": "crs-main", "BackupTimestamp": at})).await;
+    assert_eq!(v3_error(&off), "FailedOperation.UnSupportError");
+
+    let beijing = |t: i64| config::beijing_time(time::OffsetDateTime::from_unix_timestamp(t).expect("time"));
+    let covered = clone_body(json!({"BackupId": info["BackupId"], "CloneTime": beijing(at)}));
+    assert_eq!(v3_error(&v3_in(&sb, "ap-shanghai", "CloneInstances", covered).await), "<no error>");
+    let in_gap = clone_body(json!({"BackupId": info["BackupId"], "CloneTime": beijing(now() - 5400)}));
+    assert_eq!(
+        v3_error(&v3_in(&sb, "ap-shanghai", "CloneInstances", in_gap).await),
+        "InvalidParameterValue.CheckNotPass"
+    );
+}
+
+#[tokio::test]
+async fn the_price_is_quoted_in_hundredths_and_security_groups_are_listed_per_instance() {
+    let sb = start().await;
+    let price = v3(
+        &sb,
+        "InquiryPriceCreateInstance",
+        json!({"TypeId": 15, "MemSize": 1024, "GoodsNum": 1, "Period": 1, "BillingMode": 0, "ZoneId": 100003}),
+    )
+    .await;
+    assert_eq!((price["AmountUnit"].as_str(), price["Currency"].as_str()), (Some("pent"), Some("CNY")));
+    assert_eq!(price["HighPrecisionPrice"].as_f64(), Some(20.0));
+    let bad = v3(&sb, "InquiryPriceCreateInstance", json!({"TypeId": 15, "MemSize": 1000})).await;
+    assert_eq!(v3_error(&bad), "InvalidParameterValue.SpecNotExist");
+    let groups = v3(&sb, "DescribeInstanceSecurityGroup", json!({"InstanceIds": ["crs-main"]})).await;
+    let detail = &groups["InstanceSecurityGroupsDetail"][0];
+    assert_eq!(detail["InstanceId"], "crs-main");
+    assert_eq!(detail["SecurityGroupDetails"][0]["SecurityGroupId"], "sg-sandbox1");
 }

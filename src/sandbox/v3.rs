@@ -11,10 +11,12 @@ use axum::response::Response;
 use serde_json::{Map, Value, json};
 
 use super::auth::{check_timestamp, check_token, credential, ct_eq, now_unix};
+use super::clone::{CloneRequest, price_in_hundredths};
+use super::config::SeedTag;
 use super::conn::Connection;
 use super::errors::{ApiError, Code};
 use super::faults::{Wire, answer};
-use super::state::{Page, RestoreRequest, region_id};
+use super::state::{Instance, Page, RestoreRequest, region_id};
 use super::{Shared, json_response};
 use crate::tencent::sign::{Tc3Input, tc3_sign};
 
@@ -197,6 +199,82 @@ fn int_field(body: &Map<String, Value>, name: &str) -> Result<Option<i64>, ApiEr
     }
 }
 
+fn string_list(body: &Map<String, Value>, name: &str) -> Result<Vec<String>, ApiError> {
+    match body.get(name) {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| v.as_str().map(str::to_owned).ok_or_else(|| invalid(name, "a list of strings")))
+            .collect(),
+        Some(_) => Err(invalid(name, "a list of strings")),
+    }
+}
+
+/// DescribeInstances' filters the function uses: one id, several ids, tag keys, tag pairs.
+struct InstanceFilter {
+    id: Option<String>,
+    ids: Vec<String>,
+    tag_keys: Vec<String>,
+    tags: Vec<(String, String)>,
+}
+
+impl InstanceFilter {
+    fn parse(body: &Map<String, Value>) -> Result<Self, ApiError> {
+        let tags = match body.get("InstanceTags") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|t| match (t.get("TagKey").and_then(Value::as_str), t.get("TagValue").and_then(Value::as_str)) {
+                    (Some(k), Some(v)) => Ok((k.to_owned(), v.to_owned())),
+                    _ => Err(invalid("InstanceTags", "a list of {TagKey, TagValue}")),
+                })
+                .collect::<Result<_, _>>()?,
+            Some(_) => return Err(invalid("InstanceTags", "a list of {TagKey, TagValue}")),
+        };
+        Ok(Self {
+            id: string_field(body, "InstanceId")?.filter(|id| !id.is_empty()).map(str::to_owned),
+            ids: string_list(body, "InstanceIds")?,
+            tag_keys: string_list(body, "TagKeys")?,
+            tags,
+        })
+    }
+
+    fn keeps(&self, i: &Instance) -> bool {
+        self.id.as_ref().is_none_or(|id| &i.redis_id == id)
+            && (self.ids.is_empty() || self.ids.contains(&i.redis_id))
+            && self.tag_keys.iter().all(|k| i.tags.iter().any(|t| &t.key == k))
+            && self.tags.iter().all(|(k, v)| i.tags.iter().any(|t| &t.key == k && &t.value == v))
+    }
+}
+
+/// One `InstanceSet` entry with the fields and JSON types of models.py's `InstanceSet`.
+fn instance_json(i: &Instance, now: Instant) -> Value {
+    let cluster = i.type_id % 2 == 1 && i.type_id != 5 || i.type_id == 4;
+    json!({
+        "InstanceId": i.redis_id,
+        "InstanceName": i.name,
+        "Status": i.status_at(now),
+        "RegionId": region_id(&i.region),
+        "Region": i.region,
+        "ZoneId": i.network.zone_id,
+        "Type": i.type_id,
+        "ProductType": if cluster { "cluster" } else { "standalone" },
+        "UniqVpcId": i.network.vpc_id,
+        "UniqSubnetId": i.network.subnet_id,
+        "WanIp": i.network.vip,
+        "Port": i.network.port,
+        "ProjectId": i.network.project_id,
+        "Size": i.size_mb as f64,
+        "RedisShardNum": 1,
+        "RedisReplicasNum": 1,
+        "NoAuth": i.password.is_none(),
+        "BillingMode": i.billing_mode,
+        "BackupMode": i.backup_mode(),
+        "ProductVersion": "local",
+        "InstanceTags": i.tags.iter().map(|t| json!({"TagKey": t.key, "TagValue": t.value})).collect::<Vec<_>>(),
+    })
+}
+
 fn dispatch(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<Map<String, Value>, ApiError> {
     let body: Map<String, Value> = serde_json::from_slice(body)
         .map_err(|e| ApiError::new(Code::MalformedRequest, format!("the body is not a JSON object: {e}")))?;
@@ -255,25 +333,94 @@ fn dispatch(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<Map<Str
         "DescribeInstances" => {
             // Tencent documents 1000 as this action's maximum (DescribeInstanceBackups': 100).
             let page = Page::up_to(1000, int_field(&body, "Limit")?, int_field(&body, "Offset")?)?;
-            let redis_id = string_field(&body, "InstanceId")?.filter(|id| !id.is_empty());
-            let (total, instances) = shared.lock().instances(redis_id, region, page);
-            let set: Vec<Value> = instances
-                .iter()
-                .map(|i| {
-                    json!({
-                        "InstanceId": i.redis_id,
-                        "InstanceName": i.name,
-                        "Status": i.status,
-                        "RegionId": region_id(&i.region),
-                        "Region": i.region,
-                        "Port": 6379,
-                        "Size": 1024.0,
-                        "NoAuth": i.password.is_none(),
-                    })
-                })
-                .collect();
+            let filter = InstanceFilter::parse(&body)?;
+            let (total, instances) = shared.lock().instances_where(region, page, |i| filter.keeps(i));
+            let set: Vec<Value> = instances.iter().map(|i| instance_json(i, now)).collect();
             fields.insert("TotalCount".into(), total.into());
             fields.insert("InstanceSet".into(), set.into());
+        }
+        "DescribeInstanceSecurityGroup" => {
+            let ids = string_list(&body, "InstanceIds")?;
+            if ids.is_empty() {
+                return Err(ApiError::new(Code::MissingParameter, "InstanceIds is required"));
+            }
+            let details = shared.lock().security_groups(&ids, region);
+            fields.insert("InstanceSecurityGroupsDetail".into(), details.into());
+        }
+        "DescribeSecondLevelBackupInfo" => {
+            let redis_id = string_field(&body, "InstanceId")?.unwrap_or_default();
+            let at = int_field(&body, "BackupTimestamp")?
+                .ok_or_else(|| ApiError::new(Code::MissingParameter, "BackupTimestamp is required"))?;
+            fields = shared.lock().second_level_info(redis_id, region, at)?;
+        }
+        "InquiryPriceCreateInstance" => {
+            let number = |name: &str| int_field(&body, name);
+            let type_id =
+                number("TypeId")?.ok_or_else(|| ApiError::new(Code::MissingParameter, "TypeId is required"))?;
+            let mem = number("MemSize")?.ok_or_else(|| ApiError::new(Code::MissingParameter, "MemSize is required"))?;
+            let billing = number("BillingMode")?.unwrap_or(0);
+            if !(2..=18).contains(&type_id) || mem <= 0 || mem % 1024 != 0 {
+                return Err(ApiError::named("InvalidParameterValue.SpecNotExist"));
+            }
+            let price = price_in_hundredths(
+                mem,
+                number("RedisShardNum")?.unwrap_or(1),
+                number("RedisReplicasNum")?.unwrap_or(1),
+                billing,
+                number("Period")?.unwrap_or(1),
+                number("GoodsNum")?.unwrap_or(1),
+            );
+            for name in ["Price", "HighPrecisionPrice", "OriginalPrice", "HighPrecisionOriginalPrice"] {
+                fields.insert(name.into(), price.into());
+            }
+            fields.insert("Currency".into(), "CNY".into());
+            fields.insert("AmountUnit".into(), "pent".into());
+        }
+        "CloneInstances" => {
+            let number = |name: &str| int_field(&body, name);
+            let tags = match body.get("ResourceTags") {
+                None | Some(Value::Null) => Vec::new(),
+                Some(Value::Array(items)) => items
+                    .iter()
+                    .map(|t| {
+                        match (t.get("TagKey").and_then(Value::as_str), t.get("TagValue").and_then(Value::as_str)) {
+                            (Some(key), Some(value)) => Ok(SeedTag { key: key.to_owned(), value: value.to_owned() }),
+                            _ => Err(invalid("ResourceTags", "a list of {TagKey, TagValue}")),
+                        }
+                    })
+                    .collect::<Result<_, _>>()?,
+                Some(_) => return Err(invalid("ResourceTags", "a list of {TagKey, TagValue}")),
+            };
+            let no_auth = match body.get("NoAuth") {
+                None | Some(Value::Null) => false,
+                Some(Value::Bool(b)) => *b,
+                Some(_) => return Err(invalid("NoAuth", "true or false")),
+            };
+            let request = CloneRequest {
+                source: string_field(&body, "InstanceId")?.unwrap_or_default(),
+                goods_num: number("GoodsNum")?.unwrap_or(0),
+                zone_id: number("ZoneId")?.unwrap_or(0),
+                billing_mode: number("BillingMode")?.unwrap_or(-1),
+                period: number("Period")?.unwrap_or(0),
+                security_groups: string_list(&body, "SecurityGroupIdList")?,
+                backup_id: string_field(&body, "BackupId")?.unwrap_or_default(),
+                no_auth,
+                vpc_id: string_field(&body, "VpcId")?.filter(|v| !v.is_empty()),
+                subnet_id: string_field(&body, "SubnetId")?.filter(|v| !v.is_empty()),
+                name: string_field(&body, "InstanceName")?,
+                password: string_field(&body, "Password")?,
+                port: number("VPort")?,
+                project_id: number("ProjectId")?,
+                tags,
+                clone_time: string_field(&body, "CloneTime")?.filter(|v| !v.is_empty()),
+            };
+            if request.backup_id.is_empty() {
+                return Err(ApiError::new(Code::MissingParameter, "BackupId is required"));
+            }
+            let deal = shared.lock().clone_instance(&request, region, now)?;
+            fields.insert("DealId".into(), deal.deal_id.into());
+            fields.insert("DealName".into(), deal.deal_name.into());
+            fields.insert("InstanceIds".into(), deal.instance_ids.into());
         }
         other => {
             return Err(ApiError::new(Code::InvalidAction, format!("Action {other} is not supported")));

@@ -1,9 +1,11 @@
-//! The slash command's text: `<redisId> <backupId|latest> [region] [reason...]` or `help`.
+//! The slash command's text: `<redisId> <backupId|latest> [mode=clone|mode=inPlace] [region]
+//! [reason...]` or `help`. The mode is a `key=value` word so it can never be mistaken for a
+//! region (which has no `=`) or for the first word of a reason.
 //!
 //! Parsed into the same domain types as a webhook request, so nothing downstream sees an
 //! invalid id. Every other input becomes a usage error whose message says what was wrong.
 
-use crate::payload::{BackupRef, Reason, RedisId, Region};
+use crate::payload::{BackupRef, Reason, RedisId, Region, RestoreMode};
 
 use super::messages::escape;
 
@@ -24,6 +26,7 @@ pub struct RestoreCommand {
     pub backup: BackupRef,
     pub region: Option<Region>,
     pub reason: Option<String>,
+    pub mode: RestoreMode,
 }
 
 /// Why the text is not a command; the message is Slack mrkdwn, user input already escaped.
@@ -61,6 +64,24 @@ pub fn parse(text: &str) -> Result<Command, UsageError> {
         })?
     };
     let mut rest: Vec<&str> = words.collect();
+    let mode = match rest.first().and_then(|w| w.get(..5).filter(|p| p.eq_ignore_ascii_case("mode=")).map(|_| &w[5..]))
+    {
+        Some(value) => {
+            let mode = if value.eq_ignore_ascii_case("clone") {
+                RestoreMode::Clone
+            } else if value.eq_ignore_ascii_case("inplace") {
+                RestoreMode::InPlace
+            } else {
+                return Err(UsageError(format!(
+                    "`mode={}` is not a mode: use `mode=clone` or `mode=inPlace`.",
+                    shown(value)
+                )));
+            };
+            rest.remove(0);
+            mode
+        }
+        None => RestoreMode::InPlace,
+    };
     let region = match rest.first().and_then(|w| as_region(w)) {
         Some(region) => {
             rest.remove(0);
@@ -79,7 +100,7 @@ pub fn parse(text: &str) -> Result<Command, UsageError> {
         Reason::parse(&joined).map_err(|e| UsageError(format!("The reason {e}.")))?;
         Some(joined)
     };
-    Ok(Command::Restore(RestoreCommand { redis_id, backup, region, reason }))
+    Ok(Command::Restore(RestoreCommand { redis_id, backup, region, reason, mode }))
 }
 
 /// A region is recognised by its shape (`ap-guangzhou`, `na-siliconvalley`, `ap-shanghai-fsi`),
@@ -118,6 +139,7 @@ mod tests {
             backup,
             region: region.map(|r| Region::parse(r).expect("region")),
             reason: reason.map(str::to_owned),
+            mode: RestoreMode::InPlace,
         })
     }
 
@@ -154,6 +176,25 @@ mod tests {
         for (text, want) in cases {
             assert_eq!(parse(text), Ok(want), "{text:?}");
         }
+    }
+
+    #[test]
+    fn the_mode_word_comes_after_the_backup_and_is_never_a_region_or_a_reason() {
+        let mode_of = |text: &str| match parse(text) {
+            Ok(Command::Restore(r)) => (r.mode, r.region.map(|r| r.to_string()), r.reason),
+            other => panic!("{text}: {other:?}"),
+        };
+        assert_eq!(mode_of("crs-izbob1wh latest mode=clone INC-1"), (RestoreMode::Clone, None, Some("INC-1".into())));
+        assert_eq!(
+            mode_of("crs-izbob1wh latest MODE=Clone ap-guangzhou INC-1"),
+            (RestoreMode::Clone, Some("ap-guangzhou".into()), Some("INC-1".into()))
+        );
+        assert_eq!(mode_of("crs-izbob1wh latest mode=inPlace"), (RestoreMode::InPlace, None, None));
+        assert_eq!(
+            mode_of("crs-izbob1wh latest clone the cache"),
+            (RestoreMode::InPlace, None, Some("clone the cache".into()))
+        );
+        assert!(parse("crs-izbob1wh latest mode=copy").expect_err("bad mode").0.contains("mode=clone"));
     }
 
     #[test]

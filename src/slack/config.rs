@@ -13,7 +13,7 @@ use crate::secrets::SecretString;
 /// Slack signing secrets are 32 hex characters; anything much shorter is a paste error.
 const MIN_SECRET_LEN: usize = 16;
 
-const FIELDS: &[&str] = &["signingSecret", "teamId", "allowedUsers", "allowedChannels", "allow"];
+const FIELDS: &[&str] = &["signingSecret", "teamId", "allowedUsers", "allowedChannels", "allow", "clone"];
 
 /// Slack access rules and the app's signing secret.
 #[derive(Debug, Clone)]
@@ -27,6 +27,8 @@ pub struct SlackConfig {
     pub allowed_channels: Option<Vec<String>>,
     /// Instances Slack users may restore, as for webhook keys.
     pub allow: AllowList,
+    /// `"clone": true`: Slack users may restore by clone (a purchase), as for webhook keys.
+    pub clone: bool,
 }
 
 impl SlackConfig {
@@ -67,7 +69,12 @@ impl SlackConfig {
             }
             _ => return Err("slack.allow must be an array of instance patterns".into()),
         };
-        Ok(Self { signing_secret, team_id, allowed_users, allowed_channels, allow })
+        let clone = match obj.get("clone") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => return Err("slack.clone must be true or false".into()),
+        };
+        Ok(Self { signing_secret, team_id, allowed_users, allowed_channels, allow, clone })
     }
 
     pub fn user_allowed(&self, user_id: &str) -> bool {

@@ -123,6 +123,10 @@ pub(super) async fn handle(
         say.tell(messages::ephemeral_note(&text)).await;
         return refused_silently("InstanceNotAllowed");
     }
+    if confirm && let Some((code, text)) = super::prompt::mode_refusal(state, config, token.mode) {
+        say.tell(messages::ephemeral_note(text)).await;
+        return refused_silently(code);
+    }
 
     // One use per token, claimed before anything starts: double clicks, Slack retries and a
     // Cancel after a Confirm (or the reverse) all stop here.
@@ -159,8 +163,9 @@ pub(super) async fn handle(
     }
 
     // Replaced before the job is handed on, so it always precedes the job's own messages.
+    let how = if token.mode == crate::payload::RestoreMode::Clone { " by clone (a new, billed instance)" } else { "" };
     let started_text = format!(
-        ":arrows_counterclockwise: Restore of `{}` ({}) from backup `{}` started by {}.",
+        ":arrows_counterclockwise: Restore of `{}` ({}) from backup `{}`{how} started by {}.",
         token.redis_id,
         token.region,
         token.backup_id,
@@ -180,6 +185,8 @@ pub(super) async fn handle(
         backup: BackupRef::Id(token.backup_id.clone()),
         region: token.region.clone(),
         reason: token.reason.clone(),
+        mode: token.mode,
+        point_in_time: None,
         callback_url: None,
         wait: true,
         dry_run: false,
@@ -282,6 +289,7 @@ mod tests {
             backup_time: None,
             reason: None,
             expires_at: now + 300,
+            mode: crate::payload::RestoreMode::InPlace,
         };
         let value = token.seal(&secret).expect("seals");
         let store = Store::memory(Duration::from_secs(86_400));

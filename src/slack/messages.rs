@@ -5,7 +5,8 @@
 
 use serde_json::{Value, json};
 
-use crate::payload::{BackupId, RedisId, Region};
+use crate::payload::{BackupId, RedisId, Region, RestoreMode};
+use crate::tencent::clone::Price;
 
 /// `action_id` of the prompt's buttons.
 pub const CONFIRM_ACTION: &str = "crs_restore_confirm";
@@ -83,33 +84,70 @@ pub struct PromptView<'a> {
     pub reason: Option<&'a str>,
     /// The sealed confirmation token: the value of both buttons.
     pub token: &'a str,
+    pub mode: RestoreMode,
+    /// E.g. `0.20 CNY per hour`, when Tencent quoted a price.
+    pub price: Option<String>,
+}
+
+/// `0.20 CNY per hour`.
+pub fn price(price: &Price, per: &str) -> String {
+    format!("{:.2} {} per {per}", price.amount, escape(&price.currency))
 }
 
 /// The confirmation prompt: instance, region, backup, reason, the warning, and the buttons.
 pub fn prompt(view: &PromptView<'_>) -> Value {
     let reason = view.reason.map_or_else(|| "_none given_".to_owned(), escape);
-    let summary = format!(
-        "Restore {} ({}) from backup {}? Current data will be overwritten.",
-        view.redis_id, view.region, view.backup_id
-    );
+    let clone = view.mode == RestoreMode::Clone;
+    let summary = if clone {
+        format!(
+            "Restore {} ({}) from backup {} into a NEW, BILLED clone instance? The instance itself is not changed.",
+            view.redis_id, view.region, view.backup_id
+        )
+    } else {
+        format!(
+            "Restore {} ({}) from backup {}? Current data will be overwritten.",
+            view.redis_id, view.region, view.backup_id
+        )
+    };
+    let (title, mode, warning, button) = if clone {
+        let cost = view.price.as_ref().map_or_else(|| "price unknown".to_owned(), |p| format!("about {p}"));
+        (
+            "*Restore a Redis instance by cloning it from a backup?*",
+            "Clone (CloneInstances)",
+            format!(
+                ":moneybag: *A new, billed instance will be created* ({cost}) as a twin of `{}` with the backup's data. \
+                 `{}` itself is not changed; moving clients to the clone is up to you.",
+                view.redis_id, view.redis_id
+            ),
+            "Create clone",
+        )
+    } else {
+        (
+            "*Restore a Redis instance from a backup?*",
+            "In place (RestoreInstance)",
+            format!(
+                ":warning: *All data currently in `{}` will be overwritten* by this backup. This cannot be undone.",
+                view.redis_id
+            ),
+            "Restore now",
+        )
+    };
     json!({
         "response_type": "ephemeral",
         "text": summary,
         "blocks": [
-            {"type": "section", "text": {"type": "mrkdwn", "text": "*Restore a Redis instance from a backup?*"}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": title}},
             {"type": "section", "fields": [
                 {"type": "mrkdwn", "text": format!("*Instance*\n`{}`", view.redis_id)},
                 {"type": "mrkdwn", "text": format!("*Region*\n{}", view.region)},
                 {"type": "mrkdwn", "text": format!("*Backup*\n{}", backup_label(view.backup_id, view.backup_time, view.latest))},
                 {"type": "mrkdwn", "text": format!("*Reason*\n{reason}")},
+                {"type": "mrkdwn", "text": format!("*Mode*\n{mode}")},
             ]},
-            {"type": "section", "text": {"type": "mrkdwn", "text": format!(
-                ":warning: *All data currently in `{}` will be overwritten* by this backup. This cannot be undone.",
-                view.redis_id
-            )}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": warning}},
             {"type": "actions", "block_id": "crs_restore_actions", "elements": [
                 {"type": "button", "action_id": CONFIRM_ACTION, "style": "danger", "value": view.token,
-                 "text": {"type": "plain_text", "text": "Restore now"}},
+                 "text": {"type": "plain_text", "text": button}},
                 {"type": "button", "action_id": CANCEL_ACTION, "value": view.token,
                  "text": {"type": "plain_text", "text": "Cancel"}},
             ]},
@@ -161,6 +199,8 @@ mod tests {
             latest: true,
             reason: Some("<!here> INC-1"),
             token: "tok.en",
+            mode: RestoreMode::InPlace,
+            price: None,
         };
         let p = prompt(&view);
         let text = p.to_string();
@@ -175,5 +215,16 @@ mod tests {
         assert_eq!(buttons[1]["action_id"], CANCEL_ACTION);
         assert!(buttons.iter().all(|b| b["value"] == "tok.en"));
         assert_eq!(p["response_type"], "ephemeral");
+
+        let clone = PromptView {
+            mode: RestoreMode::Clone,
+            price: Some(price(&Price { amount: 0.2, currency: "CNY".into() }, "hour")),
+            ..view
+        };
+        let text = prompt(&clone).to_string();
+        for needle in ["Clone (CloneInstances)", "new, billed instance", "about 0.20 CNY per hour", "Create clone"] {
+            assert!(text.contains(needle), "{needle} missing: {text}");
+        }
+        assert!(!text.contains("overwritten"), "{text}");
     }
 }

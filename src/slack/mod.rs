@@ -207,6 +207,10 @@ async fn slash_command(
         );
         return Reply::refused(messages::ephemeral(&text), "InstanceNotAllowed");
     }
+    audit.mode = Some(restore.mode);
+    if let Some((code, text)) = prompt::mode_refusal(state, config, restore.mode) {
+        return Reply::refused(messages::ephemeral(text), code);
+    }
     let Some(region) = restore.region.clone().or_else(|| state.config.default_region.clone()) else {
         let problem = "Name the region (for example `ap-guangzhou`): this function has no default region.";
         return Reply::refused(messages::usage(&name, problem), "UsageError");
@@ -254,16 +258,18 @@ async fn slash_command(
         region: &region,
         reason: restore.reason.as_deref(),
         nonce: &nonce,
+        mode: restore.mode,
     };
     let mut budget = LOOKUP_BUDGET.saturating_sub(started.elapsed());
     if let Some(d) = deadline {
         budget = budget.min(d.saturating_duration_since(Instant::now()).saturating_sub(Duration::from_secs(1)));
     }
     let looked_up =
-        tokio::time::timeout(budget, prompt::lookup(state, &restore.redis_id, &restore.backup, &region)).await;
+        tokio::time::timeout(budget, prompt::lookup(state, &restore.redis_id, &restore.backup, &region, restore.mode))
+            .await;
     let reply = match looked_up {
         Ok(Ok(resolved)) => {
-            audit.backup_id = Some(resolved.id.clone());
+            audit.backup_id = Some(resolved.backup.id.clone());
             match prompt::render(config, &request, &resolved, unix_now()) {
                 Ok(body) => Reply::ok(body, "prompted"),
                 Err(reason) => Reply::refused(messages::ephemeral(&messages::escape(&reason)), "InvalidPrompt"),
@@ -283,6 +289,7 @@ async fn slash_command(
                 backup: restore.backup.clone(),
                 region: region.clone(),
                 reason: restore.reason.clone(),
+                mode: restore.mode,
                 nonce: nonce.clone(),
             };
             match state.invoker.dispatch_slack_prompt(state, job).await {

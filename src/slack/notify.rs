@@ -81,6 +81,12 @@ fn message(job: &Job, target: &SlackTarget, event: &CallbackEvent) -> Option<Val
     };
     let took = event.duration_seconds.map(messages::duration);
     let text = match event.kind.as_str() {
+        "restore.started" if event.clone_instance_id.is_some() => format!(
+            ":arrows_counterclockwise: {who} started a restore of `{redis}` ({}) by clone from backup `{backup}`: \
+             new instance `{}` is being created and billed. I will post here when it runs.",
+            event.region,
+            escape(event.clone_instance_id.as_deref().unwrap_or_default()),
+        ),
         "restore.started" => {
             let taken = event
                 .backup_start_time
@@ -94,6 +100,20 @@ fn message(job: &Job, target: &SlackTarget, event: &CallbackEvent) -> Option<Val
                  Tencent task ID: *{}*. I will post here when it ends.{reason}",
                 event.region,
                 event.task_id.map_or_else(|| "unknown".into(), |t| t.to_string()),
+            )
+        }
+        "restore.succeeded" if event.clone.is_some() => {
+            let clone = event.clone.as_ref();
+            let field =
+                |k: &str| clone.and_then(|c| c.get(k)).map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned));
+            format!(
+                ":white_check_mark: The clone of `{redis}` from backup `{backup}` is running{} (started by {who}): \
+                 `{}` (`{}`) at `{}:{}`. `{redis}` is unchanged; point clients at the clone to use the restored data.",
+                took.map(|d| format!(" after {d}")).unwrap_or_default(),
+                escape(&field("instanceId").unwrap_or_default()),
+                escape(&field("name").unwrap_or_default()),
+                escape(&field("vip").unwrap_or_default()),
+                escape(&field("port").unwrap_or_default()),
             )
         }
         "restore.succeeded" => format!(

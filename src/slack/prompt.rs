@@ -14,9 +14,11 @@ use serde_json::{Value, json};
 use crate::audit::Audit;
 use crate::clock::unix_now;
 use crate::error::{CheckFailure, RestoreError};
-use crate::payload::{BackupRef, RedisId, Region};
+use crate::payload::{BackupRef, RedisId, Region, RestoreMode};
 use crate::restore::{ResolvedBackup, latest_usable};
 use crate::state::AppState;
+use crate::tencent::ApiVersion;
+use crate::tencent::clone::Price;
 
 use super::config::{SlackConfig, is_slack_id};
 use super::messages::{self, PromptView};
@@ -38,6 +40,8 @@ pub struct PromptJob {
     pub region: Region,
     #[serde(default)]
     pub reason: Option<String>,
+    #[serde(default)]
+    pub mode: RestoreMode,
     /// Chosen by the command: a second delivery of this event shows the same confirmation, which
     /// can still be used only once.
     pub nonce: String,
@@ -47,15 +51,51 @@ pub fn envelope(job: &PromptJob) -> Value {
     json!({ ENVELOPE_KEY: job })
 }
 
-/// Which backup a restore of `backup` would use, with its time, checked as a restore would.
+/// What the prompt shows: the backup a restore would use, and for a clone its price when
+/// Tencent quotes one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Looked {
+    pub backup: ResolvedBackup,
+    /// The price and what it is per (`hour`, `month`).
+    pub price: Option<(Price, &'static str)>,
+}
+
+/// Which backup a restore of `backup` would use, with its time, checked as a restore would; for
+/// a clone also what the new instance would cost.
 pub async fn lookup(
     state: &AppState,
     redis_id: &RedisId,
     backup: &BackupRef,
     region: &Region,
-) -> Result<ResolvedBackup, RestoreError> {
+    mode: RestoreMode,
+) -> Result<Looked, RestoreError> {
     let creds = state.secrets.tencent_credentials(false).await?;
-    let backups = state.tencent.list_backups(&creds, region, redis_id).await?;
+    let backup = find_backup(state, &creds, redis_id, backup, region).await?;
+    let price = match mode {
+        RestoreMode::InPlace => None,
+        RestoreMode::Clone => {
+            let billing = state.config.clone_billing;
+            let source = state.tencent.describe_instance_detail(&creds, region, redis_id.as_str()).await?;
+            let source = source.ok_or(CheckFailure::InstanceNotExists)?;
+            // The price is shown when known; a failed quote does not stop the restore.
+            let quoted = state.tencent.inquiry_price(&creds, region, &source, billing).await.unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "price inquiry failed; the prompt shows no price");
+                None
+            });
+            quoted.map(|p| (p, billing.per()))
+        }
+    };
+    Ok(Looked { backup, price })
+}
+
+async fn find_backup(
+    state: &AppState,
+    creds: &crate::secrets::TencentCredentials,
+    redis_id: &RedisId,
+    backup: &BackupRef,
+    region: &Region,
+) -> Result<ResolvedBackup, RestoreError> {
+    let backups = state.tencent.list_backups(creds, region, redis_id).await?;
     match backup {
         BackupRef::Latest => Ok(latest_usable(&backups).ok_or(CheckFailure::NoUsableBackup)?),
         BackupRef::Id(id) => {
@@ -80,10 +120,27 @@ pub struct Request<'a> {
     pub region: &'a Region,
     pub reason: Option<&'a str>,
     pub nonce: &'a str,
+    pub mode: RestoreMode,
+}
+
+/// Why Slack cannot ask for this mode, if it cannot: a clone is a purchase and needs API 3.0.
+pub fn mode_refusal(state: &AppState, config: &SlackConfig, mode: RestoreMode) -> Option<(&'static str, &'static str)> {
+    match mode {
+        RestoreMode::InPlace => None,
+        RestoreMode::Clone if !config.clone => Some((
+            "CloneNotAllowed",
+            ":no_entry: Restoring by clone from Slack is not allowed: a clone buys a new, billed instance, and the Slack configuration needs `\"clone\": true`.",
+        )),
+        RestoreMode::Clone if state.tencent.version() != ApiVersion::V3 => {
+            Some(("CloneRequiresApi3", ":x: Restoring by clone needs Tencent API 3.0 (`TENCENT_API_VERSION=3`)."))
+        }
+        RestoreMode::Clone => None,
+    }
 }
 
 /// Seals the token and renders the prompt.
-pub fn render(config: &SlackConfig, req: &Request<'_>, resolved: &ResolvedBackup, now: i64) -> Result<Value, String> {
+pub fn render(config: &SlackConfig, req: &Request<'_>, looked: &Looked, now: i64) -> Result<Value, String> {
+    let resolved = &looked.backup;
     let token = ConfirmToken {
         nonce: req.nonce.to_owned(),
         team_id: req.team_id.to_owned(),
@@ -94,6 +151,7 @@ pub fn render(config: &SlackConfig, req: &Request<'_>, resolved: &ResolvedBackup
         backup_time: resolved.start_time.clone(),
         reason: req.reason.map(str::to_owned),
         expires_at: now + token::TTL_SECONDS,
+        mode: req.mode,
     };
     let sealed = token.seal(&config.signing_secret).map_err(|e| e.to_string())?;
     if sealed.len() > token::MAX_TOKEN_LEN {
@@ -108,6 +166,8 @@ pub fn render(config: &SlackConfig, req: &Request<'_>, resolved: &ResolvedBackup
         latest: *req.backup == BackupRef::Latest,
         reason: req.reason,
         token: &sealed,
+        mode: req.mode,
+        price: looked.price.as_ref().map(|(p, per)| messages::price(p, per)),
     }))
 }
 
@@ -177,9 +237,12 @@ async fn prepare(state: &AppState, job: &PromptJob, audit: &mut Audit) -> (&'sta
             &format!(":no_entry: Restoring `{}` from Slack is not allowed.", job.redis_id),
         );
     }
-    match lookup(state, &job.redis_id, &job.backup, &job.region).await {
+    if let Some((code, text)) = mode_refusal(state, config, job.mode) {
+        return refuse(code, text);
+    }
+    match lookup(state, &job.redis_id, &job.backup, &job.region, job.mode).await {
         Ok(resolved) => {
-            audit.backup_id = Some(resolved.id.clone());
+            audit.backup_id = Some(resolved.backup.id.clone());
             let req = Request {
                 team_id: &job.team_id,
                 user_id: &job.user_id,
@@ -188,6 +251,7 @@ async fn prepare(state: &AppState, job: &PromptJob, audit: &mut Audit) -> (&'sta
                 region: &job.region,
                 reason: job.reason.as_deref(),
                 nonce: &job.nonce,
+                mode: job.mode,
             };
             match render(config, &req, &resolved, unix_now()) {
                 Ok(prompt) => ("prompted", None, replacing(prompt)),

@@ -12,7 +12,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use crate::payload::{BackupId, RedisId, Region};
+use crate::payload::{BackupId, RedisId, Region, RestoreMode};
 use crate::secrets::SecretString;
 
 /// How long a prompt can be confirmed.
@@ -50,6 +50,13 @@ pub struct ConfirmToken {
     /// Unix seconds after which the token is refused.
     #[serde(rename = "e")]
     pub expires_at: i64,
+    /// Left out for in place, so tokens of that mode are as before.
+    #[serde(rename = "o", default, skip_serializing_if = "is_in_place")]
+    pub mode: RestoreMode,
+}
+
+fn is_in_place(mode: &RestoreMode) -> bool {
+    *mode == RestoreMode::InPlace
 }
 
 /// Why a button value was refused.
@@ -136,6 +143,7 @@ mod tests {
             backup_time: Some("2026-11-25 03:00:00".into()),
             reason: Some("INC-1234 \"cache\" corrupted <ok>".into()),
             expires_at: NOW + TTL_SECONDS,
+            mode: crate::payload::RestoreMode::InPlace,
         }
     }
 

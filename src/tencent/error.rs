@@ -16,6 +16,18 @@ pub enum Failure {
     PasswordError,
     /// Signature, key, token or permission problems: our configuration is wrong.
     AuthFailure,
+    /// RestoreInstance refused the edition's backup/restore spec: the edition restores by clone.
+    InPlaceUnsupported,
+    /// A purchase could not be paid.
+    PaymentFailed,
+    /// Sold out or not enough resources in the zone.
+    CapacityUnavailable,
+    /// A quota (`LimitExceeded.*`).
+    QuotaExceeded,
+    /// The account is not on Tencent's allow list for the action.
+    NotPermitted,
+    /// The instance does not support the operation (e.g. second-level backup).
+    Unsupported,
     /// Anything else Tencent said no with.
     Other,
 }
@@ -33,6 +45,12 @@ impl Failure {
             Self::InvalidParameter => "InvalidParameter",
             Self::PasswordError => "PasswordError",
             Self::AuthFailure => "TencentAuthFailure",
+            Self::InPlaceUnsupported => "InPlaceRestoreUnsupported",
+            Self::PaymentFailed => "ClonePaymentFailed",
+            Self::CapacityUnavailable => "CloneCapacityUnavailable",
+            Self::QuotaExceeded => "CloneQuotaExceeded",
+            Self::NotPermitted => "CloneNotPermitted",
+            Self::Unsupported => return None,
             Self::Other => return None,
         })
     }
@@ -82,9 +100,24 @@ const V3_CODES: &[(&str, Failure)] = &[
     ("ResourceUnavailable.BackupStatusAbnormal", Failure::BackupStatusAbnormal),
     ("InvalidParameterValue.PasswordError", Failure::PasswordError),
     ("InvalidParameter.PermissionDenied", Failure::AuthFailure),
+    // RestoreInstance on an edition that restores by clone: the documented "backup/restore spec
+    // not supported" code is our reading of Tencent's (undocumented) refusal.
+    ("ResourceUnavailable.BackupSpecError", Failure::InPlaceUnsupported),
+    // CloneInstances' purchase failures (Go SDK client.go lists them for the action).
+    ("FailedOperation.PayFailed", Failure::PaymentFailed),
+    ("ResourceInsufficient", Failure::CapacityUnavailable),
+    ("ResourceUnavailable.SaleOut", Failure::CapacityUnavailable),
+    ("ResourceUnavailable.NoServiceAvailableForThisZoneId", Failure::CapacityUnavailable),
+    ("ResourceUnavailable.NoEnoughVipInVPC", Failure::CapacityUnavailable),
+    // Before the UnauthorizedOperation prefix: not a credential problem, and re-reading the API
+    // keys would not help.
+    ("UnauthorizedOperation.UserNotInWhiteList", Failure::NotPermitted),
+    ("FailedOperation.UnSupportError", Failure::Unsupported),
 ];
 
 const V3_PREFIXES: &[(&str, Failure)] = &[
+    ("LimitExceeded", Failure::QuotaExceeded),
+    ("ResourceInsufficient", Failure::CapacityUnavailable),
     ("AuthFailure", Failure::AuthFailure),
     ("UnauthorizedOperation", Failure::AuthFailure),
     ("InvalidParameter", Failure::InvalidParameter),
@@ -113,8 +146,9 @@ impl TencentCode {
     }
 }
 
-/// The one action that changes something; every other action we call only reads.
+/// The actions that change something; every other action we call only reads.
 pub const RESTORE_ACTION: &str = "RestoreInstance";
+pub const CLONE_ACTION: &str = "CloneInstances";
 
 /// A failed Tencent call.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -154,7 +188,9 @@ impl TencentError {
     pub fn outcome_unknown(&self) -> bool {
         match self {
             Self::Timeout { .. } | Self::Interrupted { .. } => true,
-            Self::HttpStatus { action, .. } | Self::Malformed { action, .. } => *action == RESTORE_ACTION,
+            Self::HttpStatus { action, .. } | Self::Malformed { action, .. } => {
+                *action == RESTORE_ACTION || *action == CLONE_ACTION
+            }
             Self::Api { .. } | Self::Unreachable { .. } | Self::Config(_) => false,
         }
     }
@@ -203,6 +239,22 @@ mod tests {
         assert!(!malformed("DescribeTaskInfo").outcome_unknown());
         assert!(!TencentError::Unreachable { action: "RestoreInstance", detail: String::new() }.outcome_unknown());
         assert!(!TencentError::Config("bad header".into()).outcome_unknown());
+    }
+
+    #[test]
+    fn purchase_failures_have_their_own_classes_and_the_allow_list_is_not_an_auth_failure() {
+        let class = |c: &str| TencentCode::V3(c.into()).classify();
+        assert_eq!(class("FailedOperation.PayFailed"), Failure::PaymentFailed);
+        assert_eq!(class("ResourceUnavailable.SaleOut"), Failure::CapacityUnavailable);
+        assert_eq!(class("ResourceInsufficient"), Failure::CapacityUnavailable);
+        assert_eq!(class("LimitExceeded"), Failure::QuotaExceeded);
+        assert_eq!(class("LimitExceeded.ReachTheAmountLimit"), Failure::QuotaExceeded);
+        assert_eq!(class("RequestLimitExceeded"), Failure::Other);
+        assert_eq!(class("UnauthorizedOperation.UserNotInWhiteList"), Failure::NotPermitted);
+        assert_eq!(class("UnauthorizedOperation.NoCAMAuthed"), Failure::AuthFailure);
+        assert_eq!(class("ResourceUnavailable.BackupSpecError"), Failure::InPlaceUnsupported);
+        let unread = TencentError::Malformed { action: CLONE_ACTION, detail: String::new() };
+        assert!(unread.outcome_unknown());
     }
 
     #[test]

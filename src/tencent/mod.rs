@@ -2,8 +2,13 @@
 //!
 //! Operations are written once against [`TencentClient::call`], which signs and sends in the
 //! configured generation's wire format and turns every answer into data or a [`TencentError`].
+//! Action families live in their own modules: restore and tasks here, `instances` (reading
+//! instances in detail, security groups) and `clone` (CloneInstances, price, second-level backup),
+//! the last two API 3.0 only.
 
+pub mod clone;
 pub mod error;
+pub mod instances;
 pub mod sign;
 // Public only so that `benches/hot_path.rs` measures the real request builder.
 #[doc(hidden)]
@@ -64,6 +69,10 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
+    pub fn url_str(&self) -> &str {
+        self.url.as_str()
+    }
+
     /// HTTPS only, except plain HTTP to a loopback address (the local sandbox): the instance
     /// password travels in the request body.
     pub fn parse(raw: &str) -> Result<Self, String> {

@@ -18,7 +18,9 @@ use crs_restore::config::Config;
 use crs_restore::handler::handle_event;
 use crs_restore::idempotency::Store;
 use crs_restore::metrics::MetricsSink;
-use crs_restore::sandbox::{self, Sandbox, SandboxConfig, SandboxCredential, SeedBackup, SeedInstance};
+use crs_restore::sandbox::{
+    self, Sandbox, SandboxConfig, SandboxCredential, SecondLevelSeed, SeedBackup, SeedGap, SeedInstance,
+};
 use crs_restore::signature::{self, WebhookSecret};
 use crs_restore::state::{AppState, http_client, local_dynamodb_client, local_secrets_client};
 use crs_restore::tencent::ApiVersion;
@@ -33,6 +35,12 @@ pub const PASSWORD: &str = "12D3E@!r5ed";
 pub const BACKUP_ID: &str = "e824aecc-ef5e-11e6-a2c7-525400082493";
 pub const EXPIRED_BACKUP: &str = "11111111-1111-4111-8111-111111111111";
 pub const LOCKED_BACKUP: &str = "22222222-2222-4222-8222-222222222222";
+/// A key allowed to clone (`"clone": true`), and the Redis 6.2 instance clones are made of:
+/// second-level backup for 3 days, with a gap from 2 h to 1 h ago.
+pub const KEY_CLONERS: &str = "whsec_Y2xvbmUtc2lnbmluZy1rZXktZm9yLXRlc3RzLTAwMDE=";
+pub const CLONE_SOURCE: &str = "crs-redis62a";
+pub const CLONE_PASSWORD: &str = "Clone-Source-62!";
+pub const CLONE_BACKUP: &str = "1795600001-1165734322-153731238";
 pub const CALLBACK_KEY: &str = "whsec_Y2FsbGJhY2stc2lnbmluZy1rZXktMDAwMDAwMDE=";
 /// The Slack app of the `events/slack-*.json` fixtures: its signing secret, workspace, the
 /// requester (alice), a second allowed user (bob) and the channel.
@@ -161,6 +169,7 @@ impl Builder {
             )
             .await;
             h.put_secret(&format!("instances/{REDIS_ID}"), PASSWORD).await;
+            h.put_secret(&format!("instances/{CLONE_SOURCE}"), CLONE_PASSWORD).await;
         }
         h
     }
@@ -170,9 +179,10 @@ pub fn default_signing_keys() -> Value {
     json!({"keys": [
         {"id": "runbooks", "secret": KEY_RUNBOOKS, "allow": ["crs-*"]},
         {"id": "drills", "secret": KEY_DRILLS, "allow": ["crs-drill*"]},
+        {"id": "cloners", "secret": KEY_CLONERS, "allow": ["crs-*"], "clone": true},
     ], "callbackSecret": CALLBACK_KEY,
     "slack": {"signingSecret": SLACK_SIGNING_SECRET, "teamId": SLACK_TEAM, "allowedUsers": [SLACK_USER, SLACK_OTHER_USER],
-              "allowedChannels": [SLACK_CHANNEL], "allow": [REDIS_ID]}})
+              "allowedChannels": [SLACK_CHANNEL], "allow": [REDIS_ID, CLONE_SOURCE], "clone": true}})
 }
 
 /// The sandbox every test starts from: one healthy instance with usable, expired and locked
@@ -192,6 +202,7 @@ pub fn sandbox_config() -> SandboxConfig {
         password: password.map(str::to_owned),
         status: 2,
         backups,
+        ..SeedInstance::default()
     };
     SandboxConfig {
         credentials: vec![SandboxCredential {
@@ -211,8 +222,17 @@ pub fn sandbox_config() -> SandboxConfig {
                 vec![backup("33333333-3333-4333-8333-333333333333", 2, 0)],
             ),
             instance("crs-pwfree01", None, vec![backup("44444444-4444-4444-8444-444444444444", 2, 0)]),
+            SeedInstance {
+                type_id: 15,
+                second_level_backup: Some(SecondLevelSeed {
+                    started_secs_ago: 3 * 86_400,
+                    missing: vec![SeedGap { from_secs_ago: 7200, to_secs_ago: 3600 }],
+                }),
+                ..instance(CLONE_SOURCE, Some(CLONE_PASSWORD), vec![backup(CLONE_BACKUP, 2, 0)])
+            },
         ],
         restore_duration: std::time::Duration::from_secs(30),
+        clone_duration: std::time::Duration::from_millis(600),
         timestamp_tolerance_secs: 300,
     }
 }

@@ -13,6 +13,8 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 pub const SIGNING_KEY: &str = "whsec_YmVuY2gta2V5LW5vdC1mb3ItcHJvZHVjdGlvbg==";
 pub const PASSWORD: &str = "bench-Passw0rd!";
 pub const REGION: &str = "ap-guangzhou";
+/// A Redis 6.2 instance (restored by clone only), seeded with the others.
+pub const CLONE_INSTANCE: &str = "crs-bench062";
 
 pub use crs_restore::clock::unix_now;
 
@@ -34,8 +36,9 @@ impl Sandbox {
             .iter()
             .enumerate()
             .map(|(i, id)| {
+                let edition = if id == CLONE_INSTANCE { 15 } else { 2 };
                 json!({"redisId": id, "name": format!("{id}-bench"), "region": REGION, "password": PASSWORD,
-                       "backups": [{"backupId": backup_id(i), "startTime": "2026-11-25 03:00:00"}]})
+                       "type": edition, "backups": [{"backupId": backup_id(i), "startTime": "2026-11-25 03:00:00"}]})
             })
             .collect();
         let seed = dir.join("sandbox-seed.json");
@@ -103,7 +106,7 @@ impl MotoSeed {
     /// the idempotency table, directly in moto (not through the counting proxy).
     pub async fn seed(&self, moto: &str, ids: &[String]) -> Result<(), String> {
         let sm = crs_restore::state::local_secrets_client(moto);
-        let keys = json!({"keys": [{"id": "bench", "secret": SIGNING_KEY, "allow": ["crs-*"]}]});
+        let keys = json!({"keys": [{"id": "bench", "secret": SIGNING_KEY, "allow": ["crs-*"], "clone": true}]});
         let creds = json!({"secretId": DEMO_SECRET_ID, "secretKey": DEMO_SECRET_KEY});
         let mut secrets = vec![
             (format!("{}signing-keys", self.prefix), keys.to_string()),
@@ -183,6 +186,13 @@ impl Events {
         ev["requestContext"]["timeEpoch"] = (ts * 1000).into();
         ev
     }
+}
+
+/// A clone dry run of [`CLONE_INSTANCE`] from its backup.
+pub fn clone_dry_run_body(backup: &str) -> String {
+    json!({"redisId": CLONE_INSTANCE, "backupId": backup, "region": REGION, "mode": "clone", "dryRun": true,
+           "reason": "make bench"})
+    .to_string()
 }
 
 pub fn restore_body(redis_id: &str, backup: &str, dry_run: bool) -> String {

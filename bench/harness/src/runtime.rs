@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::backends::{Events, MotoSeed, Sandbox, backup_id, restore_body, unix_now};
+use crate::backends::{
+    CLONE_INSTANCE, Events, MotoSeed, Sandbox, backup_id, clone_dry_run_body, restore_body, unix_now,
+};
 use crate::emulator::{self, EventFn, Invocation, Run, Spec};
 use crate::meter::Meter;
 use crate::proxy;
@@ -47,6 +49,14 @@ fn lambda_env(function: &str) -> Vec<(String, String)> {
     .iter()
     .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
     .collect()
+}
+
+/// Every event of a run labelled `label` is a clone dry run.
+fn clone_events(events: Arc<Events>, label: String) -> EventFn {
+    Box::new(move |i| {
+        let ev = events.event(&clone_dry_run_body(&backup_id(1)), &format!("msg_{label}_{i}"), unix_now(), None);
+        serde_json::to_vec(&ev).unwrap_or_default()
+    })
 }
 
 /// Event `i` of a run labelled `label`: 0 and `1..=warm` are restores, the rest dry runs.
@@ -175,7 +185,7 @@ pub async fn run(opts: Opts) -> Result<(), String> {
     std::fs::create_dir_all(&opts.out).map_err(|e| e.to_string())?;
     let io = |e: std::io::Error| e.to_string();
     let meter = Arc::new(Meter::default());
-    let ids = vec![INSTANCE.to_owned()];
+    let ids = vec![INSTANCE.to_owned(), CLONE_INSTANCE.to_owned()];
     // restoreDurationMs 0: the instance is never left locked, so every delivery restores it.
     let sandbox = Sandbox::start(&opts.sandbox, &opts.out, &ids, 0).await.map_err(io)?;
     let moto_proxy = proxy::spawn(&opts.moto, Arc::clone(&meter), false).await.map_err(io)?;
@@ -283,6 +293,27 @@ pub async fn run(opts: Opts) -> Result<(), String> {
     let memory_store = emulator::run(mem_spec, Arc::clone(&meter)).await.map_err(io)?;
     check_statuses("crs-restore (in-memory idempotency)", &memory_store, expect_ours(opts.warm))?;
 
+    // Clone dry runs (API 3.0: instance, security groups, backups, price), one warm process.
+    let clone_runs = opts.warm.min(300);
+    let mut clone_env = ours_env.clone();
+    clone_env.retain(|(k, _)| k != "TENCENT_ENDPOINT" && k != "TENCENT_API_VERSION");
+    clone_env.extend([
+        ("TENCENT_ENDPOINT".to_owned(), format!("http://{sandbox_proxy}/")),
+        ("TENCENT_API_VERSION".to_owned(), "3".to_owned()),
+    ]);
+    let clone_spec = Spec {
+        binary: &opts.ours,
+        env: clone_env,
+        log: &ours_log,
+        events: clone_events(Arc::clone(&events), format!("clone{tag}")),
+        total: 1 + clone_runs,
+        rss_every: 100,
+        timeout: timeout(1 + clone_runs),
+        trace_ids: opts.trace_ids,
+    };
+    let clones = emulator::run(clone_spec, Arc::clone(&meter)).await.map_err(io)?;
+    check_statuses("crs-restore (clone dry runs)", &clones, |_| 200)?;
+
     let client = reqwest::Client::builder().no_proxy().build().map_err(|e| e.to_string())?;
     let sandbox_state = sandbox.state(&client).await?;
     sandbox.stop().await;
@@ -294,6 +325,9 @@ pub async fn run(opts: Opts) -> Result<(), String> {
     let (r_lat, r_own, r_back) =
         (summarize(&lat_us(&restores)), summarize(&own_us(&restores)), summarize(&backend_us(&restores)));
     let (d_lat, d_own) = (summarize(&lat_us(&dry)), summarize(&own_us(&dry)));
+    let clone_dry = warm_slice(&clones, 1..=clone_runs);
+    let (c_lat, c_own) = (summarize(&lat_us(&clone_dry)), summarize(&own_us(&clone_dry)));
+    let tc_clone = per_inv(&clone_dry, |i| i.backend.tencent);
     let h_lat = summarize(&lat_us(&hello_warm));
     let (ci, hi) = (summarize(&cold_ours.init_ms), summarize(&cold_hello.init_ms));
     let (cf, hf) = (summarize(&cold_ours.first_ms), summarize(&cold_hello.first_ms));
@@ -416,6 +450,17 @@ pub async fn run(opts: Opts) -> Result<(), String> {
         ratio(d_own.p50, h_lat.p50),
         "≤ 1 ms".into(),
         yes(d_own.p50 <= 1000.0),
+    ]);
+    t.row(vec![
+        format!(
+            "warm clone dry run (API 3.0, {:.0} Tencent calls each): latency p50 / own time p50 / p99 ({} runs)",
+            tc_clone.0, c_own.n
+        ),
+        format!("{} / {} / {}", us(c_lat.p50), us(c_own.p50), us(c_own.p99)),
+        format!("{} / {}", us(h_lat.p50), us(h_lat.p99)),
+        ratio(c_own.p50, h_lat.p50),
+        "–".into(),
+        "–".into(),
     ]);
     t.row(vec![
         "Secrets Manager calls: cold first restore (max) / warm restore (max) / warm dry run (max)".into(),

@@ -1,21 +1,32 @@
-//! The restore operation, whoever asked for it: resolve the backup, check it (dry run) or
-//! start it, and follow the task to its end.
+//! The restore operation, whoever asked for it, in one of two modes behind [`execute`]:
+//! `in_place` (RestoreInstance over the instance itself: Memory Edition 2.8 and CKV) and
+//! `clone` (CloneInstances buys a new instance from the backup: every later edition). Shared
+//! here: the target, backup resolution, the refetch-once rule, and polling until something ends.
 
+pub mod clone;
+pub mod in_place;
+
+use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::audit::Audit;
 use crate::error::{CheckFailure, RestoreError};
-use crate::payload::{BackupId, BackupRef, RedisId, Region};
-use crate::secrets::InstancePassword;
+use crate::payload::{BackupId, BackupRef, PointInTime, RedisId, Region, RestoreMode};
+use crate::secrets::{InstancePassword, TencentCredentials};
 use crate::state::AppState;
-use crate::tencent::{ApiVersion, Backup, Failure, TaskId, TaskStatus, TencentError};
+use crate::tencent::instances::Edition;
+use crate::tencent::{Backup, Failure, TaskId, TaskStatus, TencentError};
 
-/// What to restore.
+/// What to restore, and how.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
     pub redis_id: RedisId,
     pub backup: BackupRef,
     pub region: Region,
+    pub mode: RestoreMode,
+    /// Clone only: the second to restore to (the backup then comes from second-level backup).
+    pub point_in_time: Option<PointInTime>,
 }
 
 /// The backup a restore uses, with its time when it was looked up.
@@ -25,54 +36,49 @@ pub struct ResolvedBackup {
     pub start_time: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Outcome {
+    /// In place: RestoreInstance started this task.
     Started { task_id: TaskId, backup: ResolvedBackup },
-    DryRunOk { backup: ResolvedBackup, instance_name: String },
+    /// In place, dry run; the edition when API 3.0 reports it.
+    DryRunOk { backup: ResolvedBackup, instance_name: String, edition: Option<Edition> },
+    /// Clone: the new instance was bought (or found by its delivery tag).
+    Cloning(clone::Started),
+    /// Clone, dry run: what would be bought.
+    CloneDryRunOk(Box<clone::Plan>),
 }
 
-/// Runs the restore (or, with `dry_run`, every check a restore would make, and nothing else).
+/// Runs the restore in the target's mode (or, with `dry_run`, every check it would make, and
+/// nothing else). `delivery_id` tags what a clone buys, so an unknown outcome can be found again.
 pub async fn execute(
     state: &AppState,
     target: &Target,
+    delivery_id: &str,
     dry_run: bool,
     audit: &mut Audit,
 ) -> Result<Outcome, RestoreError> {
-    let secrets = &state.secrets;
-    let (creds, password) =
-        tokio::join!(secrets.tencent_credentials(false), secrets.instance_password(&target.redis_id, false));
-    let (mut creds, mut password) = (creds?, password?);
+    audit.mode = Some(target.mode);
+    match target.mode {
+        RestoreMode::InPlace => in_place::execute(state, target, dry_run, audit).await,
+        RestoreMode::Clone => clone::execute(state, target, delivery_id, dry_run, audit).await,
+    }
+}
+
+/// Resolves `latest`, or (with `verify`) checks that a named backup exists and is usable.
+pub(crate) async fn resolve_backup(
+    state: &AppState,
+    creds: &TencentCredentials,
+    target: &Target,
+    verify: bool,
+) -> Result<ResolvedBackup, RestoreError> {
     let tencent = &state.tencent;
-    let region = &target.region;
-
-    // A dry run checks the instance first, as Tencent would, so a missing instance is reported
-    // as such rather than as a missing backup.
-    let instance_name = if dry_run {
-        let instance = tencent
-            .describe_instance(&creds, region, &target.redis_id)
-            .await?
-            .ok_or(CheckFailure::InstanceNotExists)?;
-        if instance.status != Some(2) {
-            return Err(CheckFailure::InstanceStatusAbnormal(instance.status).into());
-        }
-        if tencent.version() == ApiVersion::V2 && *password == InstancePassword::PasswordFree {
-            return Err(RestoreError::Tencent(TencentError::Config(format!(
-                "instance {} is configured as password-free, which only TENCENT_API_VERSION=3 supports",
-                target.redis_id
-            ))));
-        }
-        Some(instance.name)
-    } else {
-        None
-    };
-
-    let backup = match &target.backup {
+    Ok(match &target.backup {
         BackupRef::Latest => {
-            let backups = tencent.list_backups(&creds, region, &target.redis_id).await?;
+            let backups = tencent.list_backups(creds, &target.region, &target.redis_id).await?;
             latest_usable(&backups).ok_or(CheckFailure::NoUsableBackup)?
         }
-        BackupRef::Id(id) if dry_run => {
-            let backups = tencent.list_backups(&creds, region, &target.redis_id).await?;
+        BackupRef::Id(id) if verify => {
+            let backups = tencent.list_backups(creds, &target.region, &target.redis_id).await?;
             let found = backups.iter().find(|b| b.id == id.as_str()).ok_or(CheckFailure::BackupNotExists)?;
             if found.locked || found.status == 1 {
                 return Err(CheckFailure::BackupLocked.into());
@@ -83,28 +89,37 @@ pub async fn execute(
             ResolvedBackup { id: id.clone(), start_time: Some(found.start_time.clone()) }
         }
         BackupRef::Id(id) => ResolvedBackup { id: id.clone(), start_time: None },
-    };
-    audit.backup_id = Some(backup.id.clone());
+    })
+}
 
-    if let Some(instance_name) = instance_name {
-        return Ok(Outcome::DryRunOk { backup, instance_name });
-    }
-
+/// Calls `action` with the current secrets; if Tencent rejected the password or the API keys
+/// (so nothing changed) and the secret has since changed in Secrets Manager (rotation), calls
+/// it once more with the new value.
+pub(crate) async fn with_fresh_secrets<T, F, Fut>(
+    state: &AppState,
+    redis_id: &RedisId,
+    secrets: (Arc<TencentCredentials>, Arc<InstancePassword>),
+    audit: &mut Audit,
+    mut action: F,
+) -> Result<T, RestoreError>
+where
+    F: FnMut(Arc<TencentCredentials>, Arc<InstancePassword>) -> Fut,
+    Fut: Future<Output = Result<T, TencentError>>,
+{
+    let (mut creds, mut password) = secrets;
     let mut refetched = false;
-    let task_id = loop {
-        let result = tencent.restore_instance(&creds, region, &target.redis_id, &backup.id, &password).await;
-        // Tencent said no without changing anything: if the secret it rejected has changed in
-        // Secrets Manager (rotation), retry once with the new value.
+    loop {
+        let result = action(creds.clone(), password.clone()).await;
         let retry = match &result {
             Err(TencentError::Api { failure: Failure::PasswordError, .. }) if !refetched => {
-                let fresh = secrets.instance_password(&target.redis_id, true).await?;
+                let fresh = state.secrets.instance_password(redis_id, true).await?;
                 audit.refetched = Some("instance-password");
                 let changed = fresh != password;
                 password = fresh;
                 changed
             }
             Err(TencentError::Api { failure: Failure::AuthFailure, .. }) if !refetched => {
-                let fresh = secrets.tencent_credentials(true).await?;
+                let fresh = state.secrets.tencent_credentials(true).await?;
                 audit.refetched = Some("tencent-credentials");
                 let changed = fresh.secret_id != creds.secret_id
                     || fresh.secret_key != creds.secret_key
@@ -116,11 +131,9 @@ pub async fn execute(
         };
         refetched = true;
         if !retry {
-            break result?;
+            return Ok(result?);
         }
-    };
-    audit.task_id = Some(task_id);
-    Ok(Outcome::Started { task_id, backup })
+    }
 }
 
 /// The newest backup that can be restored (status normal, not locked).
@@ -151,8 +164,8 @@ impl PollPolicy {
 
 /// How a wait ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum WaitEnd {
-    Finished(TaskStatus),
+pub enum WaitEnd<T = TaskStatus> {
+    Finished(T),
     /// `WAIT_TIMEOUT_SECONDS` passed without a terminal status.
     TimedOut {
         last_error: Option<String>,
@@ -171,8 +184,28 @@ pub async fn wait(
     task_id: TaskId,
     until: Instant,
     stop_by: Option<Instant>,
-    mut polls: u32,
+    polls: u32,
 ) -> WaitEnd {
+    poll(state, until, stop_by, polls, |creds| async move {
+        let status = state.tencent.describe_task(&creds, &target.region, task_id).await.map_err(|e| e.to_string())?;
+        Ok(status.is_terminal().then_some(status))
+    })
+    .await
+}
+
+/// Calls `probe` with backoff until it returns `Some`, `until` passes, or `stop_by` would be
+/// crossed by the next poll. A failed probe changes nothing: polling goes on until the limit.
+pub(crate) async fn poll<T, F, Fut>(
+    state: &AppState,
+    until: Instant,
+    stop_by: Option<Instant>,
+    mut polls: u32,
+    mut probe: F,
+) -> WaitEnd<T>
+where
+    F: FnMut(Arc<TencentCredentials>) -> Fut,
+    Fut: Future<Output = Result<Option<T>, String>>,
+{
     let mut last_error = None;
     loop {
         let delay = state.config.poll.delay(polls);
@@ -185,16 +218,15 @@ pub async fn wait(
         }
         tokio::time::sleep(delay).await;
         polls += 1;
-        // A failed poll changes nothing: keep polling until the wait's own limit.
-        let status = match state.secrets.tencent_credentials(false).await {
-            Ok(creds) => state.tencent.describe_task(&creds, &target.region, task_id).await.map_err(|e| e.to_string()),
+        let result = match state.secrets.tencent_credentials(false).await {
+            Ok(creds) => probe(creds).await,
             Err(e) => Err(e.to_string()),
         };
-        match status {
-            Ok(s) if s.is_terminal() => return WaitEnd::Finished(s),
-            Ok(_) => last_error = None,
+        match result {
+            Ok(Some(done)) => return WaitEnd::Finished(done),
+            Ok(None) => last_error = None,
             Err(e) => {
-                tracing::warn!(task_id, error = %e, "task status poll failed; will poll again");
+                tracing::warn!(polls, error = %e, "status poll failed; will poll again");
                 last_error = Some(e);
             }
         }
