@@ -31,6 +31,8 @@ pub struct Audit {
     /// From RestoreInstance to the task's end (waits and drills).
     pub duration_seconds: Option<u64>,
     pub backup_age_seconds: Option<i64>,
+    /// Drill clones: how the clean-up went.
+    pub cleanup: Option<String>,
     /// When RestoreInstance was sent and when the task was seen to end (RFC 3339, UTC; jobs).
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
@@ -75,6 +77,7 @@ impl Audit {
             callback = self.callback.as_deref(),
             duration_seconds = self.duration_seconds,
             backup_age_seconds = self.backup_age_seconds,
+            cleanup = self.cleanup.as_deref(),
             started_at = self.started_at.as_deref(),
             finished_at = self.finished_at.as_deref(),
             request_id = self.request_id.as_deref(),

@@ -247,6 +247,9 @@ pub struct CallbackEvent {
     /// The running clone: `{"instanceId", "name", "vip", "port"}`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub clone: Option<serde_json::Value>,
+    /// Drill clones: how the clean-up went.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cleanup: Option<String>,
 }
 
 impl CallbackEvent {

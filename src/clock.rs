@@ -27,6 +27,12 @@ pub fn rfc3339_ms(ms: i64) -> String {
     t.format(&format).unwrap_or_default()
 }
 
+/// Tencent's `YYYY-MM-DD HH:MM:SS` (no zone; Beijing wall-clock time, UTC+8) in unix seconds.
+pub fn beijing_unix(text: &str) -> Option<i64> {
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+    Some(time::PrimitiveDateTime::parse(text, &format).ok()?.assume_offset(time::macros::offset!(+8)).unix_timestamp())
+}
+
 /// `(now_ms, until_ms)` for an idempotency claim: held until this invocation's deadline, so a
 /// holder that dies frees its key when Lambda would have stopped it anyway.
 pub fn claim_window(deadline: Option<Instant>) -> (i64, i64) {
@@ -41,6 +47,13 @@ pub fn claim_window(deadline: Option<Instant>) -> (i64, i64) {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn tencent_times_are_read_as_beijing_time() {
+        assert_eq!(beijing_unix("1970-01-01 08:00:00"), Some(0));
+        assert_eq!(beijing_unix("2026-11-26 14:30:00"), Some(1_795_674_600));
+        assert_eq!(beijing_unix("yesterday"), None);
+    }
 
     #[test]
     fn timestamps_are_rfc3339_utc_with_milliseconds() {

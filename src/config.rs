@@ -30,8 +30,16 @@ pub struct Config {
     pub idempotency_table: Option<String>,
     /// `IDEMPOTENCY_TTL_SECONDS`: how long a delivery id is remembered.
     pub idempotency_ttl: Duration,
-    /// `DRILL_ALLOWED_INSTANCES`: instance patterns drills may restore; empty disables drills.
+    /// `DRILL_ALLOWED_INSTANCES`: instance patterns in-place drills may overwrite; empty disables them.
     pub drill_allowed: AllowList,
+    /// `DRILL_CLONE_SOURCES`: instance patterns clone drills may clone from; empty disables them.
+    pub drill_clone_sources: AllowList,
+    /// `DRILL_MAX_AGE_MINUTES`: a drill clone older than this is an orphan to destroy.
+    pub drill_max_age: Duration,
+    /// `DRILL_PURGE`: also remove destroyed drill clones from the recycle bin (CleanUpInstance).
+    pub drill_purge: bool,
+    /// `DRILL_MAX_HOURLY_PRICE`: the most a drill clone may cost per hour, in Tencent's currency.
+    pub drill_max_hourly_price: Option<f64>,
     /// `METRICS_NAMESPACE`: CloudWatch namespace of the drill metrics.
     pub metrics_namespace: String,
     /// `CLONE_BILLING_MODE` (+ `CLONE_PERIOD_MONTHS`): how clones are paid for.
@@ -76,12 +84,25 @@ impl Config {
                 .map(Duration::from_millis)
                 .ok_or_else(|| invalid(name, "must be a whole number of milliseconds in 1..=600000".into())),
         };
-        let flag = |name: &'static str| match get(name).map(|v| v.trim().to_ascii_lowercase()) {
-            None => Ok(false),
+        let flag_or = |name: &'static str, default: bool| match get(name).map(|v| v.trim().to_ascii_lowercase()) {
+            None => Ok(default),
             Some(v) if v == "true" || v == "1" => Ok(true),
             Some(v) if v == "false" || v == "0" => Ok(false),
             Some(_) => Err(invalid(name, "must be true or false".into())),
         };
+
+        let flag = |name: &'static str| flag_or(name, false);
+        let patterns = |name: &'static str| {
+            AllowList::parse(get(name).unwrap_or_default().split(',').map(str::trim).filter(|p| !p.is_empty()))
+                .map_err(|e| invalid(name, e))
+        };
+        let drill_max_hourly_price = get("DRILL_MAX_HOURLY_PRICE")
+            .map(|v| {
+                v.trim().parse::<f64>().ok().filter(|p| p.is_finite() && *p >= 0.0).ok_or_else(|| {
+                    invalid("DRILL_MAX_HOURLY_PRICE", "must be an amount such as 2.5 (the currency's main unit)".into())
+                })
+            })
+            .transpose()?;
 
         // API 2.0 is offline on Tencent's public cloud since 2023-01-01: 3 is the default.
         let version = match get("TENCENT_API_VERSION") {
@@ -131,10 +152,15 @@ impl Config {
             idempotency_table: get("IDEMPOTENCY_TABLE").map(|t| t.trim().to_owned()),
             // Longer than the signature tolerance, or a replay inside the window would be new.
             idempotency_ttl: seconds("IDEMPOTENCY_TTL_SECONDS", 86_400, 600..=31_536_000)?,
-            drill_allowed: AllowList::parse(
-                get("DRILL_ALLOWED_INSTANCES").unwrap_or_default().split(',').map(str::trim).filter(|p| !p.is_empty()),
-            )
-            .map_err(|e| invalid("DRILL_ALLOWED_INSTANCES", e))?,
+            drill_allowed: patterns("DRILL_ALLOWED_INSTANCES")?,
+            drill_clone_sources: patterns("DRILL_CLONE_SOURCES")?,
+            drill_max_age: Duration::from_secs(
+                seconds("DRILL_MAX_AGE_MINUTES", 120, 15..=10_080).map(|m| m.as_secs() * 60).map_err(|_| {
+                    invalid("DRILL_MAX_AGE_MINUTES", "must be a whole number of minutes in 15..=10080".into())
+                })?,
+            ),
+            drill_purge: flag_or("DRILL_PURGE", true)?,
+            drill_max_hourly_price,
             metrics_namespace: get("METRICS_NAMESPACE")
                 .map_or_else(|| "CrsRestore".to_owned(), |n| n.trim().to_owned()),
             clone_billing,
@@ -193,6 +219,32 @@ mod tests {
         assert_eq!(c.wait_timeout, Duration::from_secs(840));
         assert_eq!((c.poll.initial, c.poll.max), (Duration::from_secs(5), Duration::from_secs(30)));
         assert!(!c.callback_policy.allow_loopback && c.callback_policy.allowed_hosts.is_empty());
+        assert!(c.drill_clone_sources.is_empty() && c.drill_purge && c.drill_max_hourly_price.is_none());
+        assert_eq!(c.drill_max_age, Duration::from_secs(120 * 60));
+    }
+
+    #[test]
+    fn drill_settings_are_validated() {
+        let c = config(&[
+            ("DRILL_CLONE_SOURCES", "crs-prod*, crs-abcd1234"),
+            ("DRILL_PURGE", "false"),
+            ("DRILL_MAX_HOURLY_PRICE", "2.5"),
+            ("DRILL_MAX_AGE_MINUTES", "30"),
+        ])
+        .expect("valid");
+        assert!(!c.drill_purge);
+        assert_eq!((c.drill_max_hourly_price, c.drill_max_age), (Some(2.5), Duration::from_secs(1800)));
+        for (name, bad) in [
+            ("DRILL_MAX_HOURLY_PRICE", "-1"),
+            ("DRILL_MAX_HOURLY_PRICE", "cheap"),
+            ("DRILL_MAX_AGE_MINUTES", "5"),
+            ("DRILL_PURGE", "maybe"),
+        ] {
+            assert!(
+                matches!(config(&[(name, bad)]), Err(ConfigError::Invalid { name: n, .. }) if n == name),
+                "{name}={bad}"
+            );
+        }
     }
 
     #[test]

@@ -71,6 +71,10 @@ pub enum RestoreError {
     InPlaceRestoreUnsupported { edition: Option<String>, source: TencentError },
     #[error("the source instance cannot be cloned as a twin: {0}")]
     CloneSourceUnsupported(String),
+    #[error(
+        "the drill's clone would cost {price} {currency} per hour, more than DRILL_MAX_HOURLY_PRICE ({limit}); nothing was bought"
+    )]
+    DrillPriceLimit { price: f64, currency: String, limit: f64 },
     #[error(transparent)]
     IdempotencyUnavailable(#[from] StoreError),
     #[error(transparent)]
@@ -98,7 +102,8 @@ impl RestoreError {
             | Self::CloneOutcomeUnknown { .. }
             | Self::PointInTimeUnavailable(_)
             | Self::InPlaceRestoreUnsupported { .. }
-            | Self::CloneSourceUnsupported(_) => 409,
+            | Self::CloneSourceUnsupported(_)
+            | Self::DrillPriceLimit { .. } => 409,
             Self::CloneNotAllowed { .. } => 403,
             Self::CloneRequiresApi3 => 422,
             Self::IdempotencyKeyReuse => 422,
@@ -153,6 +158,7 @@ impl RestoreError {
             Self::PointInTimeUnavailable(_) => "PointInTimeUnavailable",
             Self::InPlaceRestoreUnsupported { .. } => "InPlaceRestoreUnsupported",
             Self::CloneSourceUnsupported(_) => "CloneSourceUnsupported",
+            Self::DrillPriceLimit { .. } => "DrillPriceLimitExceeded",
             Self::IdempotencyUnavailable(_) => "IdempotencyUnavailable",
             Self::Secrets(SecretsError::NotFound { .. }) => "SecretNotFound",
             Self::Secrets(SecretsError::Unavailable { .. }) => "SecretsUnavailable",

@@ -68,6 +68,8 @@ pub async fn handle_invocation(state: &Arc<AppState>, event: Value, deadline: Op
             };
             response.into_lambda()
         }
+        // A drill handed to a later invocation still ends as a drill: with its metrics.
+        Incoming::Job(job) if job.drill => crate::drill::run_job(state, *job, deadline).await.to_json(),
         Incoming::Job(job) => job::run(state, *job, deadline).await.to_json(),
         Incoming::Drill(event) => crate::drill::run(state, &event, deadline).await,
         Incoming::SlackPrompt(prompt) => crate::slack::run_prompt(state, *prompt, deadline).await,

@@ -44,9 +44,12 @@ impl Invoker {
     async fn dispatch_inner(&self, state: &Arc<AppState>, job: Job) -> Result<(), InvokeError> {
         match self {
             Self::Local => {
+                // Through the handler, as Lambda would deliver it: the event is classified and
+                // validated the same way, and a drill's continuation still ends as a drill.
                 let state = Arc::clone(state);
-                let task: Pin<Box<dyn Future<Output = job::JobReport> + Send>> =
-                    Box::pin(async move { job::run(&state, job, None).await });
+                let event = job::envelope(&job);
+                let task: Pin<Box<dyn Future<Output = serde_json::Value> + Send>> =
+                    Box::pin(async move { crate::handler::handle_invocation(&state, event, None).await });
                 tokio::spawn(task);
                 Ok(())
             }

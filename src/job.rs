@@ -104,6 +104,9 @@ pub struct JobReport {
     /// RestoreInstance may have started although the job could not tell (see `TencentError::outcome_unknown`).
     pub outcome_unknown: bool,
     pub clone_instance_id: Option<String>,
+    /// Drill clones: how the clean-up went (`purged`, `destroyed`, or why it failed).
+    pub cleanup: Option<String>,
+    pub cleanup_failed: bool,
 }
 
 impl JobReport {
@@ -132,17 +135,16 @@ impl JobReport {
             callbacks: Vec::new(),
             outcome_unknown: false,
             clone_instance_id: None,
+            cleanup: None,
+            cleanup_failed: false,
         }
     }
 
     /// How old the backup was when the restore started, if its time is known.
     pub fn backup_age_seconds(&self) -> Option<i64> {
-        let start = self.backup_start_time.as_deref()?;
-        let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
-        // Tencent reports times as Beijing wall-clock time (UTC+8) without an offset.
-        let taken = time::PrimitiveDateTime::parse(start, &format).ok()?.assume_offset(time::macros::offset!(+8));
+        let taken = crate::clock::beijing_unix(self.backup_start_time.as_deref()?)?;
         let started_ms = self.started_at_ms.unwrap_or_else(unix_ms);
-        Some(started_ms / 1000 - taken.unix_timestamp())
+        Some(started_ms / 1000 - taken)
     }
 
     pub fn to_json(&self) -> Value {
@@ -158,6 +160,7 @@ impl JobReport {
             "durationSeconds": self.duration_seconds,
             "callbacks": self.callbacks,
             "cloneInstanceId": self.clone_instance_id,
+            "cleanup": self.cleanup,
         })
     }
 }
@@ -227,6 +230,7 @@ pub async fn run(state: &Arc<AppState>, job: Job, deadline: Option<Instant>) -> 
     audit.task_id = report.task_id;
     audit.duration_seconds = report.duration_seconds;
     audit.backup_age_seconds = report.backup_age_seconds();
+    audit.cleanup.clone_from(&report.cleanup);
     audit.started_at = report.started_at_ms.map(rfc3339_ms);
     audit.finished_at = report.finished_at_ms.map(rfc3339_ms);
     audit.callback = (!report.callbacks.is_empty()).then(|| report.callbacks.join("; "));
@@ -251,7 +255,14 @@ async fn start(
 ) -> JobReport {
     let target = job_target(job);
     let started_ms = unix_ms();
-    match restore::execute(state, &target, &job.delivery_id, job.dry_run, audit).await {
+    // A clone drill buys its throwaway clone its own way (drill tags, always pay-as-you-go,
+    // within the drill's price limit); everything after the purchase is a clone restore's.
+    let executed = if job.drill && job.mode == RestoreMode::Clone {
+        crate::drill::clone::start(state, job, audit).await
+    } else {
+        restore::execute(state, &target, &job.delivery_id, job.dry_run, audit).await
+    };
+    match executed {
         Err(err) => {
             // A restore whose outcome is unknown may be running, and a purchase Tencent refused
             // is a failed restore: failures to report, not rejections the caller can simply
@@ -475,6 +486,13 @@ async fn follow(
             }
         }
     }
+    // A drill's clone is destroyed however the wait ended (a hand-off returned above: the next
+    // invocation does it).
+    if job.drill
+        && let Some(id) = &watch.clone_instance_id
+    {
+        crate::drill::clone::finish(state, job, id, clone.as_ref(), &mut report, &mut event).await;
+    }
     event.finished_at = Some(rfc3339_ms(finished_ms));
     event.duration_seconds = Some(duration);
     report.duration_seconds = Some(duration);
@@ -503,6 +521,7 @@ fn base_event(job: &Job, kind: &str) -> CallbackEvent {
         clone_instance_id: None,
         deal_id: None,
         clone: None,
+        cleanup: None,
     }
 }
 

@@ -46,9 +46,14 @@ pub fn source_tag(redis_id: &RedisId) -> Tag {
 /// does not allow in names become `-`, and the source name is shortened so the whole stays
 /// under 60 characters.
 pub fn clone_name(source_name: &str, source_id: &str, at_unix: i64) -> String {
+    labelled_name(source_name, source_id, "restored", at_unix)
+}
+
+/// `<source name>-<label>-<YYYYMMDDHHmm>` (UTC) within Tencent's name rules (see [`clone_name`]).
+pub fn labelled_name(source_name: &str, source_id: &str, label: &str, at_unix: i64) -> String {
     let at = time::OffsetDateTime::from_unix_timestamp(at_unix).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     let format = time::macros::format_description!("[year][month][day][hour][minute]");
-    let suffix = format!("-restored-{}", at.format(format).unwrap_or_default());
+    let suffix = format!("-{label}-{}", at.format(format).unwrap_or_default());
     let base = if source_name.trim().is_empty() { source_id } else { source_name };
     let keep = MAX_NAME_CHARS.saturating_sub(suffix.chars().count());
     let cleaned: String = base
@@ -350,6 +355,21 @@ pub async fn execute(
     dry_run: bool,
     audit: &mut Audit,
 ) -> Result<Outcome, RestoreError> {
+    let (creds, mut plan) = checked_plan(state, target, delivery_id, audit).await?;
+    if dry_run {
+        plan.price = quote(state, &creds, &target.region, &plan.source, state.config.clone_billing).await;
+        return Ok(Outcome::CloneDryRunOk(Box::new(plan)));
+    }
+    Ok(Outcome::Cloning(purchase(state, creds, &target.region, plan, audit).await?))
+}
+
+/// API 3.0, the secrets, and every check of [`plan`]: what a clone would buy, and the keys to buy it.
+pub async fn checked_plan(
+    state: &AppState,
+    target: &Target,
+    delivery_id: &str,
+    audit: &mut Audit,
+) -> Result<(Arc<TencentCredentials>, Plan), RestoreError> {
     if state.tencent.version() != ApiVersion::V3 {
         return Err(RestoreError::CloneRequiresApi3);
     }
@@ -357,25 +377,43 @@ pub async fn execute(
     let (creds, password) =
         tokio::join!(secrets.tencent_credentials(false), secrets.instance_password(&target.redis_id, false));
     let (creds, password) = (creds?, password?);
-    let mut plan = plan(state, &creds, target, delivery_id, (*password).clone()).await?;
+    let plan = plan(state, &creds, target, delivery_id, (*password).clone()).await?;
     if let Some(backup) = &plan.backup {
         audit.backup_id = Some(backup.id.clone());
     }
-    if dry_run {
-        plan.price =
-            match state.tencent.inquiry_price(&creds, &target.region, &plan.source, state.config.clone_billing).await {
-                Ok(price) => price,
-                Err(e) => {
-                    tracing::warn!(error = %e, "price inquiry failed; the dry run reports no price");
-                    None
-                }
-            };
-        return Ok(Outcome::CloneDryRunOk(Box::new(plan)));
+    Ok((creds, plan))
+}
+
+/// Tencent's price for a twin of `source`, or `None` (logged) when the inquiry does not answer:
+/// a price is information, never a reason to fail by itself.
+pub async fn quote(
+    state: &AppState,
+    creds: &TencentCredentials,
+    region: &Region,
+    source: &InstanceDetail,
+    billing: Billing,
+) -> Option<Price> {
+    match state.tencent.inquiry_price(creds, region, source, billing).await {
+        Ok(price) => price,
+        Err(e) => {
+            tracing::warn!(error = %e, "price inquiry failed; no price is known");
+            None
+        }
     }
+}
+
+/// Buys what `plan` describes (see [`buy`]) and says what was bought.
+pub async fn purchase(
+    state: &AppState,
+    creds: Arc<TencentCredentials>,
+    region: &Region,
+    plan: Plan,
+    audit: &mut Audit,
+) -> Result<Started, RestoreError> {
     let name = plan.request.name.clone();
-    let Bought { instance_id, deal_id, reconciled } = buy(state, creds, &target.region, plan.request, audit).await?;
+    let Bought { instance_id, deal_id, reconciled } = buy(state, creds, region, plan.request, audit).await?;
     audit.clone_instance_id = Some(instance_id.clone());
-    Ok(Outcome::Cloning(Started {
+    Ok(Started {
         instance_id,
         deal_id,
         name,
@@ -383,7 +421,7 @@ pub async fn execute(
         backup_start_time: plan.backup.and_then(|b| b.start_time),
         point_in_time: plan.point_in_time,
         reconciled,
-    }))
+    })
 }
 
 #[cfg(test)]

@@ -190,21 +190,27 @@ impl State {
             network.port = req.port.unwrap_or(6379);
             network.project_id = req.project_id.unwrap_or(0);
             network.vip = format!("10.0.1.{}", 10 + self.instances.len() % 240);
+            let turns_out = self.next_clone.remove(&source.redis_id).unwrap_or_default();
+            let (final_status, size_mb) = turns_out.apply(&source);
             self.instances.push(Instance {
                 redis_id: id.clone(),
                 name: req.name.map_or_else(|| id.clone(), str::to_owned),
                 region: source.region.clone(),
                 password: if req.no_auth { None } else { req.password.map(str::to_owned) },
-                status: 2,
+                status: final_status,
                 backups: Vec::new(),
                 type_id: source.type_id,
                 network,
                 billing_mode: req.billing_mode,
-                size_mb: source.size_mb,
+                size_mb,
                 second_level: None,
                 tags: req.tags.clone(),
                 creating: Some((now, self.clone_duration)),
                 cloned_from: Some(source.redis_id.clone()),
+                shard_num: source.shard_num,
+                replicas_num: source.replicas_num,
+                created_unix: super::auth::now_unix(),
+                isolated_unix: None,
                 locked_until: None,
                 fail_next_task: false,
             });

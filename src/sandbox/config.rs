@@ -59,6 +59,22 @@ pub struct SeedInstance {
     pub second_level_backup: Option<SecondLevelSeed>,
     #[serde(default)]
     pub tags: Vec<SeedTag>,
+    /// Shards and replicas per shard (`RedisShardNum`, `RedisReplicasNum`).
+    #[serde(default = "one")]
+    pub shard_num: i64,
+    #[serde(default = "one")]
+    pub replicas_num: i64,
+    /// When the instance was created (`Createtime`), in seconds before the sandbox started.
+    #[serde(default = "thirty_days")]
+    pub created_secs_ago: i64,
+}
+
+fn one() -> i64 {
+    1
+}
+
+fn thirty_days() -> i64 {
+    30 * 86_400
 }
 
 impl Default for SeedInstance {
@@ -76,6 +92,9 @@ impl Default for SeedInstance {
             size_mb: one_gib(),
             second_level_backup: None,
             tags: Vec::new(),
+            shard_num: one(),
+            replicas_num: one(),
+            created_secs_ago: thirty_days(),
         }
     }
 }

@@ -20,6 +20,7 @@ mod conn;
 mod control;
 mod errors;
 mod faults;
+mod lifecycle;
 mod state;
 mod v2;
 mod v3;
@@ -42,6 +43,7 @@ pub use config::{
     SeedInstance, SeedNetwork, SeedTag,
 };
 pub use faults::{Fault, FaultKind};
+pub use lifecycle::NextClone;
 
 use conn::{Connection, CuttableListener};
 use state::State;
@@ -183,6 +185,17 @@ impl Sandbox {
         if !self.shared.lock().fail_next_task(redis_id) {
             tracing::warn!(redis_id, "fail_next_task: no such instance");
         }
+    }
+
+    /// How the next clone of `source` turns out (it runs, it fails, or it is not a twin).
+    pub fn next_clone(&self, source: &str, outcome: NextClone) {
+        self.shared.lock().set_next_clone(source, outcome);
+    }
+
+    /// An instance's `Status` now, `None` once it is gone (cleaned up).
+    pub fn instance_status(&self, redis_id: &str) -> Option<i64> {
+        let state = self.shared.lock();
+        state.instances.iter().find(|i| i.redis_id == redis_id).map(|i| i.status_at(std::time::Instant::now()))
     }
 
     /// Stops accepting connections; requests in flight (even delayed ones) are answered first.

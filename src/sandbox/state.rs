@@ -68,6 +68,12 @@ pub(crate) struct Instance {
     pub creating: Option<(Instant, Duration)>,
     /// The instance this one was cloned from.
     pub cloned_from: Option<String>,
+    pub shard_num: i64,
+    pub replicas_num: i64,
+    /// Unix seconds (`Createtime`).
+    pub created_unix: i64,
+    /// Unix seconds when DestroyPostpaidInstance moved it to the recycle bin (`IsolateTime`).
+    pub isolated_unix: Option<i64>,
     pub(super) locked_until: Option<Instant>,
     pub(super) fail_next_task: bool,
 }
@@ -222,6 +228,8 @@ pub(crate) struct State {
     /// CloneInstances calls that created instances, by source instance.
     pub(super) clones_started: BTreeMap<String, usize>,
     pub(super) next_deal: u64,
+    /// How the next clone of a source turns out (`Sandbox::next_clone`); consumed by CloneInstances.
+    pub(super) next_clone: BTreeMap<String, super::lifecycle::NextClone>,
     faults: VecDeque<Fault>,
     pub nonces: NonceCache,
 }
@@ -251,6 +259,10 @@ impl State {
                 tags: seed.tags.clone(),
                 creating: None,
                 cloned_from: None,
+                shard_num: seed.shard_num,
+                replicas_num: seed.replicas_num,
+                created_unix: started - seed.created_secs_ago,
+                isolated_unix: None,
                 locked_until: None,
                 fail_next_task: false,
             })
@@ -265,6 +277,7 @@ impl State {
             clone_duration: config.clone_duration,
             clones_started: BTreeMap::new(),
             next_deal: 1,
+            next_clone: BTreeMap::new(),
             faults: VecDeque::new(),
             nonces: NonceCache::default(),
         }
@@ -280,7 +293,14 @@ impl State {
             })
     }
 
-    fn instance_mut(&mut self, redis_id: &str) -> Option<&mut Instance> {
+    /// A task id for an action whose task is not followed (lifecycle actions).
+    pub(super) fn allocate_task_id(&mut self) -> u64 {
+        let id = self.next_task_id;
+        self.next_task_id += 1;
+        id
+    }
+
+    pub(super) fn instance_mut(&mut self, redis_id: &str) -> Option<&mut Instance> {
         self.instances.iter_mut().find(|i| i.redis_id == redis_id)
     }
 

@@ -247,6 +247,13 @@ impl InstanceFilter {
     }
 }
 
+/// Unix seconds as Tencent writes times: `YYYY-MM-DD HH:MM:SS`, Beijing time.
+fn beijing(unix: i64) -> String {
+    super::config::beijing_time(
+        time::OffsetDateTime::from_unix_timestamp(unix).unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
+    )
+}
+
 /// One `InstanceSet` entry with the fields and JSON types of models.py's `InstanceSet`.
 fn instance_json(i: &Instance, now: Instant) -> Value {
     let cluster = i.type_id % 2 == 1 && i.type_id != 5 || i.type_id == 4;
@@ -265,8 +272,14 @@ fn instance_json(i: &Instance, now: Instant) -> Value {
         "Port": i.network.port,
         "ProjectId": i.network.project_id,
         "Size": i.size_mb as f64,
-        "RedisShardNum": 1,
-        "RedisReplicasNum": 1,
+        "RedisShardNum": i.shard_num,
+        "RedisReplicasNum": i.replicas_num,
+        "Createtime": beijing(i.created_unix),
+        // models.py: when an isolated instance goes offline (2 h after isolation for
+        // pay-as-you-go, 7 days for prepaid); empty otherwise.
+        "OfflineTime": i.isolated_unix
+            .map(|t| beijing(t + if i.billing_mode == 0 { 2 * 3600 } else { 7 * 86_400 }))
+            .unwrap_or_default(),
         "NoAuth": i.password.is_none(),
         "BillingMode": i.billing_mode,
         "BackupMode": i.backup_mode(),
@@ -375,6 +388,16 @@ fn dispatch(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<Map<Str
             }
             fields.insert("Currency".into(), "CNY".into());
             fields.insert("AmountUnit".into(), "pent".into());
+        }
+        "DestroyPostpaidInstance" => {
+            let redis_id = string_field(&body, "InstanceId")?.unwrap_or_default();
+            let task_id = shared.lock().destroy_postpaid(redis_id, region, super::auth::now_unix())?;
+            fields.insert("TaskId".into(), task_id.into());
+        }
+        "CleanUpInstance" => {
+            let redis_id = string_field(&body, "InstanceId")?.unwrap_or_default();
+            let task_id = shared.lock().clean_up(redis_id, region)?;
+            fields.insert("TaskId".into(), task_id.into());
         }
         "CloneInstances" => {
             let number = |name: &str| int_field(&body, name);

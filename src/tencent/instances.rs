@@ -79,6 +79,8 @@ pub struct InstanceDetail {
     pub replicas_num: i64,
     pub product_version: String,
     pub tags: Vec<Tag>,
+    /// `Createtime`: `YYYY-MM-DD HH:MM:SS`, Beijing time.
+    pub created: String,
 }
 
 impl InstanceDetail {
@@ -114,11 +116,21 @@ impl InstanceDetail {
             replicas_num: number("RedisReplicasNum").unwrap_or(1),
             product_version: text("ProductVersion"),
             tags,
+            created: text("Createtime"),
         })
     }
 
     pub fn second_level_backup(&self) -> bool {
         self.backup_mode == "SecondLevelBackup"
+    }
+
+    /// When the instance was created, in unix seconds (`None` if Tencent's time does not parse).
+    pub fn created_unix(&self) -> Option<i64> {
+        crate::clock::beijing_unix(&self.created)
+    }
+
+    pub fn tag(&self, key: &str) -> Option<&str> {
+        self.tags.iter().find(|t| t.key == key).map(|t| t.value.as_str())
     }
 }
 
@@ -127,6 +139,8 @@ impl InstanceDetail {
 pub enum InstanceQuery<'a> {
     Ids(&'a [String]),
     Tag(&'a Tag),
+    /// Every instance carrying this tag key, whatever its value.
+    TagKey(&'a str),
 }
 
 impl TencentClient {
@@ -146,6 +160,7 @@ impl TencentClient {
                 InstanceQuery::Tag(tag) => {
                     body["InstanceTags"] = json!([{"TagKey": tag.key, "TagValue": tag.value}]);
                 }
+                InstanceQuery::TagKey(key) => body["TagKeys"] = json!([key]),
             }
             let data = self.call(creds, region, "DescribeInstances", &[], body).await?;
             let items = data.get("InstanceSet").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
@@ -159,6 +174,7 @@ impl TencentClient {
         found.retain(|i| match query {
             InstanceQuery::Ids(ids) => ids.contains(&i.id),
             InstanceQuery::Tag(tag) => i.tags.contains(tag),
+            InstanceQuery::TagKey(key) => i.tag(key).is_some(),
         });
         Ok(found)
     }

@@ -3,12 +3,13 @@
 //! Operations are written once against [`TencentClient::call`], which signs and sends in the
 //! configured generation's wire format and turns every answer into data or a [`TencentError`].
 //! Action families live in their own modules: restore and tasks here, `instances` (reading
-//! instances in detail, security groups) and `clone` (CloneInstances, price, second-level backup),
-//! the last two API 3.0 only.
+//! instances in detail, security groups), `clone` (CloneInstances, price, second-level backup) and
+//! `lifecycle` (destroying what the function bought), the last three API 3.0 only.
 
 pub mod clone;
 pub mod error;
 pub mod instances;
+mod lifecycle;
 pub mod sign;
 // Public only so that `benches/hot_path.rs` measures the real request builder.
 #[doc(hidden)]

@@ -5,6 +5,7 @@
 //! parallel without seeing each other's state.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod emf;
 pub mod logs;
 pub mod receiver;
 pub mod runtime_api;
@@ -293,8 +294,14 @@ impl Harness {
         self.seed.delete_secret().secret_id(&id).force_delete_without_recovery(true).send().await.expect("deleted");
     }
 
+    /// The EMF records emitted so far, each checked against the published specification.
     pub fn metric_records(&self) -> Vec<Value> {
-        self.metrics.lock().expect("metrics lock").clone()
+        let records = self.metrics.lock().expect("metrics lock").clone();
+        for record in &records {
+            let bad = emf::violations(record);
+            assert!(bad.is_empty(), "not a valid EMF record ({bad:?}): {record}");
+        }
+        records
     }
 
     pub fn secrets_fetched(&self) -> usize {
@@ -361,10 +368,12 @@ pub fn closed_port_url() -> String {
     format!("http://127.0.0.1:{port}")
 }
 
-/// The table as template.yaml creates it: key `id`, on-demand.
+/// The table as template.yaml creates it: key `id`, on-demand. Names are unique per harness, so
+/// "already exists" means the SDK retried a CreateTable whose first answer was slow (a loaded
+/// moto) after it had succeeded: the table is there, which is all a test needs.
 pub async fn create_idempotency_table(client: &aws_sdk_dynamodb::Client, name: &str) {
     use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
-    client
+    let created = client
         .create_table()
         .table_name(name)
         .key_schema(KeySchemaElement::builder().attribute_name("id").key_type(KeyType::Hash).build().expect("key"))
@@ -377,6 +386,9 @@ pub async fn create_idempotency_table(client: &aws_sdk_dynamodb::Client, name: &
         )
         .billing_mode(BillingMode::PayPerRequest)
         .send()
-        .await
-        .expect("table created");
+        .await;
+    if let Err(e) = created {
+        let retried = e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception());
+        assert!(retried, "table {name} not created: {e:?}");
+    }
 }
