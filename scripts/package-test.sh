@@ -106,7 +106,7 @@ echo $! >"$SANDBOX_PID"
 SANDBOX_PORT="$(wait_listen_line "$RUN_DIR/sandbox.log" "crs-sandbox listening on" 20 "$(<"$SANDBOX_PID")")" ||
 	die "crs-sandbox did not start; see ${RUN_DIR#"$ROOT"/}/sandbox.log"
 SANDBOX="http://127.0.0.1:$SANDBOX_PORT"
-API_VERSION="${TENCENT_API_VERSION:-2}"
+API_VERSION="${TENCENT_API_VERSION:-3}"
 case "$API_VERSION" in
 2) TENCENT_ENDPOINT="$SANDBOX/v2/index.php" ;;
 3) TENCENT_ENDPOINT="$SANDBOX/" ;;
