@@ -2,11 +2,11 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help run test lint fmt venv clean-run bench load fuzz
+.PHONY: help run test lint fmt venv clean-run bench load fuzz package package-test
 
 help: ## List the targets
 	@echo "crs-restore make targets:"
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)/  \1\t\2/' | expand -t 14
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)/  \1\t\2/' | expand -t 16
 
 run: ## Run the function locally against the CRS sandbox and moto (Ctrl-C stops; PROFILE=release, TENCENT_API_VERSION=3)
 	@bash scripts/run-local.sh
@@ -20,6 +20,12 @@ lint: ## cargo fmt --check and clippy -D warnings
 
 fmt: ## Format the code with cargo fmt
 	cargo fmt
+
+package: ## sam build for arm64 and x86_64 (cargo-lambda), zipped as sam deploy uploads them; sizes (docs/DEPLOY.md)
+	@bash scripts/package.sh
+
+package-test: ## make package, then the zips under AWS's Runtime Interface Emulator, qemu CPU models, glibc, IAM checks
+	@bash scripts/package-test.sh
 
 venv: ## Create .venv with moto and cfn-lint (requirements-dev.txt)
 	@bash scripts/venv.sh

@@ -132,3 +132,36 @@ write_env_file() {
 	} >"$file.tmp"
 	mv "$file.tmp" "$file"
 }
+
+# --- Packaging (scripts/package.sh, scripts/package-test.sh) ------------------------------------
+
+# rust_triple ARCH: the Rust target of a Lambda architecture (arm64 | x86_64).
+rust_triple() {
+	case "$1" in
+	arm64) echo aarch64-unknown-linux-gnu ;;
+	x86_64) echo x86_64-unknown-linux-gnu ;;
+	*) die "unknown Lambda architecture '$1'" ;;
+	esac
+}
+
+# rust_std_installed TRIPLE: true when the active toolchain has the standard library for TRIPLE.
+rust_std_installed() {
+	local dir
+	dir="$(rustc --print target-libdir --target "$1" 2>/dev/null)" || return 1
+	compgen -G "$dir/libstd-*.rlib" >/dev/null
+}
+
+# sam_build_dir ARCH DEFAULT_ARCH: where `make package` has `sam build` put ARCH's build. The
+# template's default architecture goes to SAM's own default, so a plain `sam deploy` deploys it.
+sam_build_dir() {
+	if [[ "$1" == "$2" ]]; then
+		echo "$ROOT/.aws-sam/build"
+	else
+		echo "$ROOT/.aws-sam/build-$1"
+	fi
+}
+
+# bc_mib BYTES: BYTES in MiB with two decimals.
+bc_mib() {
+	awk -v b="$1" 'BEGIN { printf "%.2f", b / 1048576 }'
+}
