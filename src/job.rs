@@ -327,23 +327,15 @@ async fn start(
             event.clone_instance_id = Some(clone.instance_id.clone());
             event.deal_id.clone_from(&clone.deal_id);
             event.started_at = Some(rfc3339_ms(started_ms));
-            notify(state, job, &event, deadline, &mut report).await;
-            if !job.wait {
-                return report;
-            }
-            let watch = Watch {
-                task_id: 0,
-                clone_instance_id: Some(clone.instance_id),
-                deal_id: clone.deal_id,
-                backup_id: clone.backup_id,
-                backup_start_time: clone.backup_start_time,
-                started_at_ms: started_ms,
-                wait_until: unix_now().saturating_add(wait_seconds(state)),
-                polls: 0,
-                handoffs: 0,
-            };
-            let followed = follow(state, job, watch, stop_by, deadline, audit).await;
-            merge(report, followed)
+            let watch = Watch::started(
+                0,
+                Some(clone.instance_id),
+                clone.deal_id,
+                clone.backup_id,
+                clone.backup_start_time,
+                started_ms,
+            );
+            announce_and_follow(state, job, report, &event, watch, stop_by, deadline, audit).await
         }
         Ok(Outcome::DryRunOk { backup, .. }) => {
             note(state, job, |r| r.stage = Stage::DryRunOk).await;
@@ -374,25 +366,58 @@ async fn start(
             event.backup_id = Some(backup.id.to_string());
             event.backup_start_time.clone_from(&backup.start_time);
             event.started_at = Some(rfc3339_ms(started_ms));
-            notify(state, job, &event, deadline, &mut report).await;
-            if !job.wait {
-                return report;
-            }
-            let watch = Watch {
-                task_id,
-                clone_instance_id: None,
-                deal_id: None,
-                backup_id: backup.id.to_string(),
-                backup_start_time: backup.start_time,
-                started_at_ms: started_ms,
-                wait_until: unix_now().saturating_add(wait_seconds(state)),
-                polls: 0,
-                handoffs: 0,
-            };
-            let followed = follow(state, job, watch, stop_by, deadline, audit).await;
-            merge(report, followed)
+            let watch = Watch::started(task_id, None, None, backup.id.to_string(), backup.start_time, started_ms);
+            announce_and_follow(state, job, report, &event, watch, stop_by, deadline, audit).await
         }
     }
+}
+
+impl Watch {
+    /// The watch of a restore task (`task_id`) or a clone (`clone_instance_id`) that has just
+    /// started; its wait limit is set when the wait begins ([`announce_and_follow`]).
+    fn started(
+        task_id: i64,
+        clone_instance_id: Option<String>,
+        deal_id: Option<String>,
+        backup_id: String,
+        backup_start_time: Option<String>,
+        started_at_ms: i64,
+    ) -> Self {
+        Self {
+            task_id,
+            clone_instance_id,
+            deal_id,
+            backup_id,
+            backup_start_time,
+            started_at_ms,
+            wait_until: 0,
+            polls: 0,
+            handoffs: 0,
+        }
+    }
+}
+
+/// After a restore task or a clone started: sends its `restore.started` event and, when the
+/// job waits, follows it from now for `WAIT_TIMEOUT_SECONDS` (the clock starts after the event
+/// was delivered, as the callback's retries may take a while).
+#[allow(clippy::too_many_arguments)]
+async fn announce_and_follow(
+    state: &Arc<AppState>,
+    job: &Job,
+    mut report: JobReport,
+    event: &CallbackEvent,
+    mut watch: Watch,
+    stop_by: Option<Instant>,
+    deadline: Option<Instant>,
+    audit: &mut Audit,
+) -> JobReport {
+    notify(state, job, event, deadline, &mut report).await;
+    if !job.wait {
+        return report;
+    }
+    watch.wait_until = unix_now().saturating_add(wait_seconds(state));
+    let followed = follow(state, job, watch, stop_by, deadline, audit).await;
+    merge(report, followed)
 }
 
 fn wait_seconds(state: &AppState) -> i64 {

@@ -250,21 +250,15 @@ impl TencentClient {
             .ok_or_else(|| TencentError::Malformed { action: ACTION, detail: "no task id in the answer".into() })
     }
 
-    /// Reads a restore task's status (DescribeTaskInfo). Read-only: safe to retry.
+    /// Reads a restore task's status (DescribeTaskInfo; see `tasks::task_detail` for the rest of
+    /// its answer). Read-only: safe to retry.
     pub async fn describe_task(
         &self,
         creds: &TencentCredentials,
         region: &Region,
         task_id: TaskId,
     ) -> Result<TaskStatus, TencentError> {
-        const ACTION: &str = "DescribeTaskInfo";
-        let id = task_id.to_string();
-        let data = self.call(creds, region, ACTION, &[("requestId", &id)], json!({"TaskId": task_id})).await?;
-        let status = match self.config.version {
-            ApiVersion::V2 => data.pointer("/data/status").and_then(lenient_i64).map(TaskStatus::from_v2),
-            ApiVersion::V3 => data.get("Status").and_then(Value::as_str).map(TaskStatus::from_v3),
-        };
-        status.ok_or_else(|| TencentError::Malformed { action: ACTION, detail: "no task status".into() })
+        Ok(self.task_detail(creds, region, task_id).await?.status)
     }
 
     /// All backups of an instance (GetRedisBackupList / DescribeInstanceBackups), every page.
